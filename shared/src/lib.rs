@@ -1,0 +1,11 @@
+//! What the twilio-events functions share: deciding whether a request comes from Twilio
+//! ([`signature`]), reading what it sent ([`event`], [`usage_trigger`]), and status precedence
+//! ([`status`]).
+
+pub mod event;
+pub mod signature;
+pub mod status;
+pub mod usage_trigger;
+
+pub use event::{CloudEvent, Delivery, Kind, ParseError, parse_delivery};
+pub use signature::{BodyEncoding, SecretSet, SignedRequest, Verifier, VerifyError};

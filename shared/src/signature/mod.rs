@@ -1,0 +1,578 @@
+//! `X-Twilio-Signature`: deciding whether a request really comes from Twilio, and signing
+//! requests exactly as Twilio does (for tests, the simulator and users).
+//!
+//! How Twilio signs (FACTS.md §2):
+//! - JSON bodies (Event Streams): Twilio appends `bodySHA256=<hex sha256 of the raw body>` to the
+//!   sink URL and signs the full URL alone. Both the URL signature and the body hash must match.
+//!   A JSON body whose URL has no `bodySHA256` is not covered by any signature: rejected.
+//! - Form bodies (classic callbacks, Usage Triggers): the URL followed by every parameter as
+//!   `name + value`, sorted by name.
+//! - HMAC-SHA1 keyed with an Auth Token, or HMAC-SHA256 keyed with the shared key named by
+//!   `X-Twilio-Webhooks-Signature-Settings: key=<id>,algorithm=HMAC_SHA256`.
+//! - Twilio is inconsistent about spelling out the default port, so the URL is tried both with
+//!   and without it, as every official helper library does.
+//!
+//! Comparisons are constant-time; errors say which check failed and never carry a secret.
+
+mod secrets;
+mod url;
+
+pub use secrets::{MatchedKey, Secret, SecretSet, SecretSpecError, SigningKey};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
+pub const SIGNATURE_SETTINGS_HEADER: &str = "X-Twilio-Webhooks-Signature-Settings";
+pub const BODY_HASH_PARAM: &str = "bodySHA256";
+
+/// The HMAC a signature is computed with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    HmacSha1,
+    HmacSha256,
+}
+
+impl Algorithm {
+    /// The name Twilio uses in `X-Twilio-Webhooks-Signature-Settings`.
+    pub fn header_name(self) -> &'static str {
+        match self {
+            Self::HmacSha1 => "HMAC_SHA1",
+            Self::HmacSha256 => "HMAC_SHA256",
+        }
+    }
+
+    fn from_header_name(name: &str) -> Option<Self> {
+        match name {
+            n if n.eq_ignore_ascii_case("HMAC_SHA1") => Some(Self::HmacSha1),
+            n if n.eq_ignore_ascii_case("HMAC_SHA256") => Some(Self::HmacSha256),
+            _ => None,
+        }
+    }
+}
+
+/// How the body is covered by the signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyEncoding {
+    /// Raw body, covered by `bodySHA256` in the URL (Event Streams JSON deliveries).
+    Json,
+    /// `application/x-www-form-urlencoded` parameters appended to the signed string.
+    Form,
+}
+
+impl BodyEncoding {
+    /// Form only when the content type says so; anything else is hashed as a raw body.
+    pub fn from_content_type(content_type: &str) -> Self {
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            Self::Form
+        } else {
+            Self::Json
+        }
+    }
+
+    /// What a request most likely is when its content type is unknown: JSON when the URL
+    /// carries `bodySHA256` (only raw-body deliveries do), form-encoded otherwise.
+    pub fn guess_from_url(url: &str) -> Self {
+        if url::query_param(url, BODY_HASH_PARAM).is_some() {
+            Self::Json
+        } else {
+            Self::Form
+        }
+    }
+}
+
+/// Why a request was not accepted as Twilio's. Never contains a secret.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("no X-Twilio-Signature header: the request was not signed by Twilio")]
+    MissingSignature,
+    #[error(
+        "the URL has no bodySHA256 query parameter, so the JSON body is not covered by the signature"
+    )]
+    MissingBodyHash,
+    #[error(
+        "the body's SHA-256 does not match the URL's bodySHA256: the body was changed after signing"
+    )]
+    BodyHashMismatch,
+    #[error(
+        "the signature does not match any configured secret for this URL: check the auth token (or \
+         shared key) and that the configured public URL is exactly the one Twilio calls"
+    )]
+    SignatureMismatch,
+    #[error("the signature names shared key {0:?}, which is not configured")]
+    UnknownKeyId(String),
+    #[error("the signature uses algorithm {0:?}, which this receiver does not support")]
+    UnknownAlgorithm(String),
+    #[error("malformed X-Twilio-Webhooks-Signature-Settings header: {0}")]
+    MalformedSettings(&'static str),
+    #[error("no secret is configured to verify with")]
+    NoSecrets,
+}
+
+/// One request as received, with the URL Twilio called (public base URL plus the raw query
+/// string), never a URL rebuilt from what API Gateway passes on.
+#[derive(Clone, Copy, Debug)]
+pub struct SignedRequest<'a> {
+    pub url: &'a str,
+    pub body: &'a [u8],
+    pub encoding: BodyEncoding,
+    pub signature: Option<&'a str>,
+    pub signature_settings: Option<&'a str>,
+}
+
+/// A verified request: which key matched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub key: MatchedKey,
+    pub algorithm: Algorithm,
+}
+
+/// The parsed `X-Twilio-Webhooks-Signature-Settings` header.
+#[derive(Debug, PartialEq, Eq)]
+struct Settings<'a> {
+    key_id: Option<&'a str>,
+    algorithm: Algorithm,
+}
+
+fn parse_settings(header: Option<&str>) -> Result<Settings<'_>, VerifyError> {
+    let mut settings = Settings {
+        key_id: None,
+        algorithm: Algorithm::HmacSha1,
+    };
+    let Some(header) = header.map(str::trim).filter(|h| !h.is_empty()) else {
+        return Ok(settings);
+    };
+    for part in header.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = part
+            .split_once('=')
+            .ok_or(VerifyError::MalformedSettings("expected name=value pairs"))?;
+        match name.trim() {
+            n if n.eq_ignore_ascii_case("key") => settings.key_id = Some(value.trim()),
+            n if n.eq_ignore_ascii_case("algorithm") => {
+                settings.algorithm = Algorithm::from_header_name(value.trim())
+                    .ok_or_else(|| VerifyError::UnknownAlgorithm(value.trim().to_owned()))?;
+            }
+            // Unknown settings are ignored, for forward compatibility.
+            _ => {}
+        }
+    }
+    if settings.algorithm == Algorithm::HmacSha256 && settings.key_id.is_none() {
+        return Err(VerifyError::MalformedSettings(
+            "algorithm=HMAC_SHA256 needs key=<shared key id>",
+        ));
+    }
+    Ok(settings)
+}
+
+/// Verifies requests against a fixed set of secrets.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    secrets: SecretSet,
+}
+
+impl Verifier {
+    pub fn new(secrets: SecretSet) -> Self {
+        Self { secrets }
+    }
+
+    pub fn secrets(&self) -> &SecretSet {
+        &self.secrets
+    }
+
+    pub fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
+        let signature = request
+            .signature
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(VerifyError::MissingSignature)?;
+        let settings = parse_settings(request.signature_settings)?;
+
+        let body_hash = url::query_param(request.url, BODY_HASH_PARAM);
+        // A bodySHA256 in the URL means the body is raw and covered by its hash, whatever the
+        // content type claims; without one, only form parameters can be covered.
+        let form_body = match (body_hash.is_some(), request.encoding) {
+            (true, _) => None,
+            (false, BodyEncoding::Json) => return Err(VerifyError::MissingBodyHash),
+            (false, BodyEncoding::Form) => Some(request.body),
+        };
+
+        let (with_port, without_port) = url::port_variants(request.url);
+        let candidates = [with_port.as_ref(), without_port.as_ref()];
+        let matches = |algorithm: Algorithm, secret: &Secret| {
+            candidates.iter().enumerate().any(|(i, candidate)| {
+                // Skip the second variant when it is the same string as the first.
+                (i == 0 || *candidate != candidates[0])
+                    && signature_matches(
+                        algorithm,
+                        secret.expose(),
+                        candidate,
+                        form_body,
+                        signature,
+                    )
+            })
+        };
+
+        let key = match settings.key_id {
+            Some(id) => {
+                let secret = self
+                    .secrets
+                    .shared_key(id)
+                    .ok_or_else(|| VerifyError::UnknownKeyId(id.to_owned()))?;
+                matches(settings.algorithm, secret).then(|| MatchedKey::SharedKey(id.to_owned()))
+            }
+            None => {
+                if self.secrets.auth_tokens().is_empty() {
+                    return Err(VerifyError::NoSecrets);
+                }
+                self.secrets
+                    .auth_tokens()
+                    .iter()
+                    .position(|token| matches(settings.algorithm, token))
+                    .map(MatchedKey::AuthToken)
+            }
+        }
+        .ok_or(VerifyError::SignatureMismatch)?;
+
+        if let Some(expected) = body_hash {
+            let actual = hex::encode(Sha256::digest(request.body));
+            let expected = expected.to_ascii_lowercase();
+            if !bool::from(actual.as_bytes().ct_eq(expected.as_bytes())) {
+                return Err(VerifyError::BodyHashMismatch);
+            }
+        }
+        Ok(Verified {
+            key,
+            algorithm: settings.algorithm,
+        })
+    }
+}
+
+fn signature_matches(
+    algorithm: Algorithm,
+    secret: &[u8],
+    url: &str,
+    form_body: Option<&[u8]>,
+    signature: &str,
+) -> bool {
+    let expected = compute_signature(algorithm, secret, url, form_body);
+    bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
+}
+
+/// The base64 signature of `url` (and, for form bodies, the sorted parameters).
+pub fn compute_signature(
+    algorithm: Algorithm,
+    secret: &[u8],
+    url: &str,
+    form_body: Option<&[u8]>,
+) -> String {
+    fn run<M: Mac + hmac::digest::KeyInit>(
+        secret: &[u8],
+        url: &str,
+        form: Option<&[u8]>,
+    ) -> Vec<u8> {
+        let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(secret)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(url.as_bytes());
+        if let Some(body) = form {
+            for (name, value) in sorted_form_params(body) {
+                mac.update(name.as_bytes());
+                mac.update(value.as_bytes());
+            }
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+    let digest = match algorithm {
+        Algorithm::HmacSha1 => run::<Hmac<Sha1>>(secret, url, form_body),
+        Algorithm::HmacSha256 => run::<Hmac<Sha256>>(secret, url, form_body),
+    };
+    BASE64.encode(digest)
+}
+
+/// Form parameters as Twilio's helpers sign them: sorted by name (byte order), and each name's
+/// distinct values sorted.
+fn sorted_form_params(body: &[u8]) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = form_urlencoded::parse(body)
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    params.sort();
+    params.dedup();
+    params
+}
+
+/// What Twilio sends for one request: the URL it calls and its signature headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedDelivery {
+    pub url: String,
+    pub signature: String,
+    /// `X-Twilio-Webhooks-Signature-Settings`, for shared keys.
+    pub signature_settings: Option<String>,
+}
+
+impl SignedDelivery {
+    /// The headers to send, in the order Twilio sends them.
+    pub fn headers(&self) -> Vec<(&'static str, &str)> {
+        let mut headers = vec![(SIGNATURE_HEADER, self.signature.as_str())];
+        if let Some(settings) = &self.signature_settings {
+            headers.push((SIGNATURE_SETTINGS_HEADER, settings.as_str()));
+        }
+        headers
+    }
+}
+
+/// Signs a request exactly as Twilio does: JSON bodies get `bodySHA256` appended to the URL.
+pub fn sign(key: &SigningKey, url: &str, body: &[u8], encoding: BodyEncoding) -> SignedDelivery {
+    let url = match encoding {
+        BodyEncoding::Json => {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            let hash = hex::encode(Sha256::digest(body));
+            format!("{url}{separator}{BODY_HASH_PARAM}={hash}")
+        }
+        BodyEncoding::Form => url.to_owned(),
+    };
+    let form_body = (encoding == BodyEncoding::Form).then_some(body);
+    let (secret, algorithm, signature_settings) = match key {
+        SigningKey::AuthToken(token) => (token, Algorithm::HmacSha1, None),
+        SigningKey::SharedKey { id, secret } => (
+            secret,
+            Algorithm::HmacSha256,
+            Some(format!(
+                "key={id},algorithm={}",
+                Algorithm::HmacSha256.header_name()
+            )),
+        ),
+    };
+    let signature = compute_signature(algorithm, secret.expose(), &url, form_body);
+    SignedDelivery {
+        url,
+        signature,
+        signature_settings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "12345";
+
+    fn verify(
+        secrets: SecretSet,
+        url: &str,
+        body: &[u8],
+        encoding: BodyEncoding,
+        signed: &SignedDelivery,
+    ) -> Result<Verified, VerifyError> {
+        Verifier::new(secrets).verify(&SignedRequest {
+            url,
+            body,
+            encoding,
+            signature: Some(&signed.signature),
+            signature_settings: signed.signature_settings.as_deref(),
+        })
+    }
+
+    #[test]
+    fn published_twilio_python_json_vector_verifies() {
+        // twilio-python's test_validation_of_body_succeeds (FACTS.md samples/11).
+        let body = br#"{"property": "value", "boolean": true}"#;
+        let url = "https://mycompany.com/myapp.php?foo=1&bar=2&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+        let verified =
+            Verifier::new(SecretSet::new().with_auth_token(TOKEN)).verify(&SignedRequest {
+                url,
+                body,
+                encoding: BodyEncoding::Json,
+                signature: Some("a9nBmqA0ju/hNViExpshrM61xv4="),
+                signature_settings: None,
+            });
+        assert_eq!(
+            verified,
+            Ok(Verified {
+                key: MatchedKey::AuthToken(0),
+                algorithm: Algorithm::HmacSha1
+            })
+        );
+    }
+
+    #[test]
+    fn signing_reproduces_the_published_form_vector() {
+        let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+        let body = b"CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234&From=%2B14158675309&To=%2B18005551212";
+        let signed = sign(
+            &SigningKey::AuthToken(TOKEN.into()),
+            url,
+            body,
+            BodyEncoding::Form,
+        );
+        assert_eq!(signed.signature, "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+        assert_eq!(signed.url, url);
+    }
+
+    #[test]
+    fn json_without_body_hash_is_rejected_even_when_the_url_signature_is_right() {
+        let url = "https://example.com/hook";
+        let signed = SignedDelivery {
+            url: url.into(),
+            signature: compute_signature(Algorithm::HmacSha1, TOKEN.as_bytes(), url, None),
+            signature_settings: None,
+        };
+        let result = verify(
+            SecretSet::new().with_auth_token(TOKEN),
+            url,
+            b"[]",
+            BodyEncoding::Json,
+            &signed,
+        );
+        assert_eq!(result, Err(VerifyError::MissingBodyHash));
+    }
+
+    #[test]
+    fn each_failure_says_why() {
+        let secrets = SecretSet::new()
+            .with_auth_token(TOKEN)
+            .with_shared_key("k1", "s1");
+        let body = b"[{}]";
+        let signed = sign(
+            &SigningKey::AuthToken(TOKEN.into()),
+            "https://e.com/x",
+            body,
+            BodyEncoding::Json,
+        );
+        let request = |signature: Option<&'static str>, settings: Option<&'static str>| {
+            Verifier::new(secrets.clone()).verify(&SignedRequest {
+                url: &signed.url,
+                body,
+                encoding: BodyEncoding::Json,
+                signature,
+                signature_settings: settings,
+            })
+        };
+        assert_eq!(request(None, None), Err(VerifyError::MissingSignature));
+        assert_eq!(
+            request(Some("AAAA"), None),
+            Err(VerifyError::SignatureMismatch)
+        );
+        assert_eq!(
+            request(Some("AAAA"), Some("key=nope,algorithm=HMAC_SHA256")),
+            Err(VerifyError::UnknownKeyId("nope".into()))
+        );
+        assert_eq!(
+            request(Some("AAAA"), Some("key=k1,algorithm=HMAC_MD5")),
+            Err(VerifyError::UnknownAlgorithm("HMAC_MD5".into()))
+        );
+        assert!(matches!(
+            request(Some("AAAA"), Some("garbage")),
+            Err(VerifyError::MalformedSettings(_))
+        ));
+        assert!(matches!(
+            request(Some("AAAA"), Some("algorithm=HMAC_SHA256")),
+            Err(VerifyError::MalformedSettings(_))
+        ));
+        let tampered = Verifier::new(secrets.clone()).verify(&SignedRequest {
+            url: &signed.url,
+            body: b"[{ }]",
+            encoding: BodyEncoding::Json,
+            signature: Some(&signed.signature),
+            signature_settings: None,
+        });
+        assert_eq!(tampered, Err(VerifyError::BodyHashMismatch));
+        let no_tokens = Verifier::new(SecretSet::new()).verify(&SignedRequest {
+            url: &signed.url,
+            body,
+            encoding: BodyEncoding::Json,
+            signature: Some(&signed.signature),
+            signature_settings: None,
+        });
+        assert_eq!(no_tokens, Err(VerifyError::NoSecrets));
+    }
+
+    #[test]
+    fn default_port_spelled_out_or_not_both_verify() {
+        let body = b"[]";
+        let key = SigningKey::AuthToken(TOKEN.into());
+        let signed = sign(&key, "https://e.com:443/x", body, BodyEncoding::Json);
+        let received = signed.url.replace(":443", "");
+        assert!(
+            verify(
+                SecretSet::new().with_auth_token(TOKEN),
+                &received,
+                body,
+                BodyEncoding::Json,
+                &signed
+            )
+            .is_ok()
+        );
+        let signed = sign(&key, "http://e.com/x", body, BodyEncoding::Json);
+        let received = signed.url.replace("e.com", "e.com:80");
+        assert!(
+            verify(
+                SecretSet::new().with_auth_token(TOKEN),
+                &received,
+                body,
+                BodyEncoding::Json,
+                &signed
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn shared_key_signs_with_sha256_and_names_itself() {
+        let key = SigningKey::SharedKey {
+            id: "k1".into(),
+            secret: "s1".into(),
+        };
+        let signed = sign(&key, "https://e.com/x", b"[]", BodyEncoding::Json);
+        assert_eq!(
+            signed.signature_settings.as_deref(),
+            Some("key=k1,algorithm=HMAC_SHA256")
+        );
+        assert_eq!(BASE64.decode(&signed.signature).unwrap().len(), 32);
+        let secrets = SecretSet::new().with_shared_key("k1", "s1");
+        assert_eq!(
+            verify(secrets, &signed.url, b"[]", BodyEncoding::Json, &signed).map(|v| v.key),
+            Ok(MatchedKey::SharedKey("k1".into()))
+        );
+    }
+
+    #[test]
+    fn rotation_reports_which_token_matched() {
+        let signed = sign(
+            &SigningKey::AuthToken("new".into()),
+            "https://e.com/x",
+            b"[]",
+            BodyEncoding::Json,
+        );
+        let secrets = SecretSet::new()
+            .with_auth_token("old")
+            .with_auth_token("new");
+        assert_eq!(
+            verify(secrets, &signed.url, b"[]", BodyEncoding::Json, &signed).map(|v| v.key),
+            Ok(MatchedKey::AuthToken(1))
+        );
+    }
+
+    #[test]
+    fn content_type_decides_the_encoding() {
+        assert_eq!(
+            BodyEncoding::from_content_type("application/x-www-form-urlencoded; charset=utf-8"),
+            BodyEncoding::Form
+        );
+        assert_eq!(
+            BodyEncoding::from_content_type("application/json"),
+            BodyEncoding::Json
+        );
+        assert_eq!(
+            BodyEncoding::guess_from_url("https://e.com/?bodySHA256=ab"),
+            BodyEncoding::Json
+        );
+        assert_eq!(
+            BodyEncoding::guess_from_url("https://e.com/?a=b"),
+            BodyEncoding::Form
+        );
+    }
+}
