@@ -24,6 +24,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+use std::fmt;
 use subtle::ConstantTimeEq;
 
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
@@ -169,15 +170,96 @@ fn parse_settings(header: Option<&str>) -> Result<Settings<'_>, VerifyError> {
     Ok(settings)
 }
 
+/// A secret turned into a keyed HMAC once, so that each verification starts from the keyed
+/// state instead of hashing the key again.
+#[derive(Clone)]
+enum KeyedMac {
+    Sha1(Hmac<Sha1>),
+    Sha256(Hmac<Sha256>),
+}
+
+impl KeyedMac {
+    fn new(algorithm: Algorithm, secret: &[u8]) -> Self {
+        match algorithm {
+            Algorithm::HmacSha1 => Self::Sha1(keyed(secret)),
+            Algorithm::HmacSha256 => Self::Sha256(keyed(secret)),
+        }
+    }
+
+    /// Whether `signature` (decoded) is the MAC of `url` and the form parameters, compared in
+    /// constant time.
+    fn verifies(&self, url: &str, form: Option<&[(String, String)]>, signature: &[u8]) -> bool {
+        fn run<M: Mac + Clone>(
+            mac: &M,
+            url: &str,
+            form: Option<&[(String, String)]>,
+            signature: &[u8],
+        ) -> bool {
+            let mut mac = mac.clone();
+            feed(&mut mac, url, form);
+            mac.verify_slice(signature).is_ok()
+        }
+        match self {
+            Self::Sha1(mac) => run(mac, url, form, signature),
+            Self::Sha256(mac) => run(mac, url, form, signature),
+        }
+    }
+}
+
+fn keyed<M: Mac + hmac::digest::KeyInit>(secret: &[u8]) -> M {
+    <M as hmac::digest::KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+}
+
+fn feed<M: Mac>(mac: &mut M, url: &str, form: Option<&[(String, String)]>) {
+    mac.update(url.as_bytes());
+    for (name, value) in form.unwrap_or_default() {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+}
+
 /// Verifies requests against a fixed set of secrets.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Verifier {
     secrets: SecretSet,
+    /// One keyed HMAC-SHA1 per Auth Token, in the order given.
+    tokens: Vec<KeyedMac>,
+    /// One keyed HMAC-SHA256 per shared key.
+    shared_keys: Vec<(String, KeyedMac)>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("secrets", &self.secrets)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Verifier {
     pub fn new(secrets: SecretSet) -> Self {
-        Self { secrets }
+        let tokens = secrets
+            .auth_tokens()
+            .iter()
+            .map(|t| KeyedMac::new(Algorithm::HmacSha1, t.expose()))
+            .collect();
+        let shared_keys = secrets
+            .shared_key_ids()
+            .filter_map(|id| {
+                secrets.shared_key(id).map(|s| {
+                    (
+                        id.to_owned(),
+                        KeyedMac::new(Algorithm::HmacSha256, s.expose()),
+                    )
+                })
+            })
+            .collect();
+        Self {
+            secrets,
+            tokens,
+            shared_keys,
+        }
     }
 
     pub fn secrets(&self) -> &SecretSet {
@@ -195,26 +277,40 @@ impl Verifier {
         let body_hash = url::query_param(request.url, BODY_HASH_PARAM);
         // A bodySHA256 in the URL means the body is raw and covered by its hash, whatever the
         // content type claims; without one, only form parameters can be covered.
-        let form_body = match (body_hash.is_some(), request.encoding) {
+        let form = match (body_hash.is_some(), request.encoding) {
             (true, _) => None,
             (false, BodyEncoding::Json) => return Err(VerifyError::MissingBodyHash),
-            (false, BodyEncoding::Form) => Some(request.body),
+            (false, BodyEncoding::Form) => Some(sorted_form_params(request.body)),
+        };
+        let form = form.as_deref();
+
+        // A signature that is not base64 of the right length can match nothing; decoding it once
+        // beats encoding every candidate.
+        let mut decoded = [0u8; 64];
+        let decoded = match BASE64.decode_slice(signature, &mut decoded) {
+            Ok(len) => &decoded[..len],
+            Err(_) => &[][..],
         };
 
-        let (with_port, without_port) = url::port_variants(request.url);
-        let candidates = [with_port.as_ref(), without_port.as_ref()];
-        let matches = |algorithm: Algorithm, secret: &Secret| {
-            candidates.iter().enumerate().any(|(i, candidate)| {
-                // Skip the second variant when it is the same string as the first.
-                (i == 0 || *candidate != candidates[0])
-                    && signature_matches(
-                        algorithm,
-                        secret.expose(),
-                        candidate,
-                        form_body,
-                        signature,
-                    )
+        // The URL as received first: it is what Twilio signed nearly always. The other port
+        // spelling is only built when that fails.
+        let variant = std::cell::OnceCell::new();
+        let variant = || {
+            variant.get_or_init(|| {
+                let (with_port, without_port) = url::port_variants(request.url);
+                let other = if with_port.as_ref() == request.url {
+                    without_port
+                } else {
+                    with_port
+                };
+                (other.as_ref() != request.url).then(|| other.into_owned())
             })
+        };
+        let matches = |mac: &KeyedMac| {
+            mac.verifies(request.url, form, decoded)
+                || variant()
+                    .as_deref()
+                    .is_some_and(|other| mac.verifies(other, form, decoded))
         };
 
         let key = match settings.key_id {
@@ -223,25 +319,36 @@ impl Verifier {
                     .secrets
                     .shared_key(id)
                     .ok_or_else(|| VerifyError::UnknownKeyId(id.to_owned()))?;
-                matches(settings.algorithm, secret).then(|| MatchedKey::SharedKey(id.to_owned()))
+                let matched = match settings.algorithm {
+                    Algorithm::HmacSha256 => self
+                        .shared_keys
+                        .iter()
+                        .find(|(key_id, _)| key_id == id)
+                        .is_some_and(|(_, mac)| matches(mac)),
+                    Algorithm::HmacSha1 => {
+                        matches(&KeyedMac::new(Algorithm::HmacSha1, secret.expose()))
+                    }
+                };
+                matched.then(|| MatchedKey::SharedKey(id.to_owned()))
             }
             None => {
-                if self.secrets.auth_tokens().is_empty() {
+                if self.tokens.is_empty() {
                     return Err(VerifyError::NoSecrets);
                 }
-                self.secrets
-                    .auth_tokens()
+                self.tokens
                     .iter()
-                    .position(|token| matches(settings.algorithm, token))
+                    .position(matches)
                     .map(MatchedKey::AuthToken)
             }
         }
         .ok_or(VerifyError::SignatureMismatch)?;
 
         if let Some(expected) = body_hash {
-            let actual = hex::encode(Sha256::digest(request.body));
-            let expected = expected.to_ascii_lowercase();
-            if !bool::from(actual.as_bytes().ct_eq(expected.as_bytes())) {
+            let mut expected_bytes = [0u8; 32];
+            let actual = Sha256::digest(request.body);
+            let same = hex::decode_to_slice(expected.as_bytes(), &mut expected_bytes).is_ok()
+                && bool::from(actual.as_slice().ct_eq(&expected_bytes));
+            if !same {
                 return Err(VerifyError::BodyHashMismatch);
             }
         }
@@ -252,17 +359,6 @@ impl Verifier {
     }
 }
 
-fn signature_matches(
-    algorithm: Algorithm,
-    secret: &[u8],
-    url: &str,
-    form_body: Option<&[u8]>,
-    signature: &str,
-) -> bool {
-    let expected = compute_signature(algorithm, secret, url, form_body);
-    bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
-}
-
 /// The base64 signature of `url` (and, for form bodies, the sorted parameters).
 pub fn compute_signature(
     algorithm: Algorithm,
@@ -270,25 +366,19 @@ pub fn compute_signature(
     url: &str,
     form_body: Option<&[u8]>,
 ) -> String {
-    fn run<M: Mac + hmac::digest::KeyInit>(
-        secret: &[u8],
-        url: &str,
-        form: Option<&[u8]>,
-    ) -> Vec<u8> {
-        let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(secret)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-        mac.update(url.as_bytes());
-        if let Some(body) = form {
-            for (name, value) in sorted_form_params(body) {
-                mac.update(name.as_bytes());
-                mac.update(value.as_bytes());
-            }
-        }
-        mac.finalize().into_bytes().to_vec()
-    }
+    let form = form_body.map(sorted_form_params);
+    let form = form.as_deref();
     let digest = match algorithm {
-        Algorithm::HmacSha1 => run::<Hmac<Sha1>>(secret, url, form_body),
-        Algorithm::HmacSha256 => run::<Hmac<Sha256>>(secret, url, form_body),
+        Algorithm::HmacSha1 => {
+            let mut mac: Hmac<Sha1> = keyed(secret);
+            feed(&mut mac, url, form);
+            mac.finalize().into_bytes().to_vec()
+        }
+        Algorithm::HmacSha256 => {
+            let mut mac: Hmac<Sha256> = keyed(secret);
+            feed(&mut mac, url, form);
+            mac.finalize().into_bytes().to_vec()
+        }
     };
     BASE64.encode(digest)
 }

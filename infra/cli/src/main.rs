@@ -1,0 +1,45 @@
+//! `twilio-events`: run the pipeline on a laptop, and troubleshoot Twilio signatures.
+
+mod commands;
+mod secrets;
+
+use clap::{Parser, Subcommand};
+use commands::{InputError, Outcome};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "twilio-events", version, about, long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 invalid (signature or delivery), 2 usage or input error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check an X-Twilio-Signature, and say why it does not validate.
+    Verify(commands::verify::VerifyArgs),
+    /// Sign a body as Twilio would: prints the URL and headers it sends.
+    Sign(commands::sign::SignArgs),
+    /// Print each event of a delivery as one JSON line (id, type, time, resource, account, kind, status).
+    Parse(commands::parse::ParseArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<Outcome, InputError> = match cli.command {
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Sign(args) => commands::sign::run(args),
+        Command::Parse(args) => commands::parse::run(args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Rejected) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

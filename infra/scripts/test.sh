@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The project's full test command (CI runs it through .ci/run):
+#   install and start the local AWS emulators (infra/scripts/services.sh), then
+#   cargo fmt --check, cargo clippy -D warnings, cargo test --workspace --all-targets [ARGS...].
+# Extra arguments go to `cargo test`, e.g.  infra/scripts/test.sh -p some-crate -- --nocapture
+# Exits with cargo's status; the emulators are stopped on any exit.
+set -euo pipefail
+
+# Work from the repo root whatever the caller's directory.
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+# A shell without rustup's profile (e.g. a bare CI environment) may lack ~/.cargo/bin on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "${HOME:-/root}/.cargo/bin/cargo" ]]; then
+    export PATH="${HOME:-/root}/.cargo/bin:$PATH"
+fi
+
+step() { printf '\n==> [test.sh %4ds] %s\n' "$SECONDS" "$*" >&2; }
+
+step "services.sh install (moto_server, DynamoDB Local)"
+bash infra/scripts/services.sh install
+
+# Set before start, so that a half-started set (one service up, the other failed) is stopped too.
+# INT/TERM go through exit so that the EXIT trap runs and the status says what happened.
+# shellcheck disable=SC2317  # called through the trap
+cleanup() {
+    step "services.sh stop"
+    bash infra/scripts/services.sh stop || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step "services.sh start"
+# Assign first: `eval "$(cmd)"` would hide a failed start from set -e.
+exports="$(bash infra/scripts/services.sh start)"
+eval "$exports"
+printf '%s\n' "$exports" | sed 's/^/    /' >&2
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace --all-targets $*"
+status=0
+cargo test --workspace --all-targets "$@" || status=$?
+step "cargo test exited with status $status"
+exit "$status"
