@@ -3,8 +3,11 @@
 //! ([`status`]).
 
 pub mod event;
+pub mod metrics;
+pub mod quarantine;
 pub mod signature;
 pub mod status;
+pub mod stream;
 pub mod usage_trigger;
 
 pub use event::{CloudEvent, Delivery, Kind, ParseError, parse_delivery};
