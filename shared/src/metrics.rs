@@ -65,7 +65,10 @@ impl Metrics {
     pub fn with_dimensions(namespace: &str, dimensions: &[(&str, &str)]) -> Self {
         Self {
             namespace: namespace.to_owned(),
-            dimensions: dimensions.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            dimensions: dimensions
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             metrics: Vec::new(),
             properties: Map::new(),
         }
@@ -81,7 +84,9 @@ impl Metrics {
                     unit,
                     values: Vec::new(),
                 });
-                self.metrics.last_mut().unwrap_or_else(|| unreachable!("just pushed"))
+                self.metrics
+                    .last_mut()
+                    .unwrap_or_else(|| unreachable!("just pushed"))
             }
         };
         if unit == Unit::Count && !metric.values.is_empty() {
@@ -105,7 +110,10 @@ impl Metrics {
     }
 
     pub fn get(&self, name: &str) -> Option<&[f64]> {
-        self.metrics.iter().find(|m| m.name == name).map(|m| m.values.as_slice())
+        self.metrics
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.values.as_slice())
     }
 
     /// The EMF document, as one line of JSON.
@@ -148,6 +156,12 @@ pub trait MetricsSink: Send + Sync {
     fn publish(&self, metrics: &Metrics);
 }
 
+impl<T: MetricsSink + ?Sized> MetricsSink for std::sync::Arc<T> {
+    fn publish(&self, metrics: &Metrics) {
+        (**self).publish(metrics);
+    }
+}
+
 /// Standard output, where Lambda picks EMF up.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StdoutSink;
@@ -173,7 +187,11 @@ impl MemorySink {
 
     /// The sum of a metric's values across everything published.
     pub fn total(&self, name: &str) -> f64 {
-        self.published().iter().filter_map(|m| m.get(name)).flatten().sum()
+        self.published()
+            .iter()
+            .filter_map(|m| m.get(name))
+            .flatten()
+            .sum()
     }
 }
 
@@ -211,7 +229,10 @@ mod tests {
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], NAMESPACE);
         assert_eq!(directive["Dimensions"], json!([["Service"]]));
-        assert_eq!(directive["Metrics"], json!([{"Name": "Received", "Unit": "Count"}, {"Name": "Latency", "Unit": "Milliseconds"}]));
+        assert_eq!(
+            directive["Metrics"],
+            json!([{"Name": "Received", "Unit": "Count"}, {"Name": "Latency", "Unit": "Milliseconds"}])
+        );
         assert_eq!(doc["Service"], "ingest");
         assert_eq!(doc["Received"], 3.0);
         assert_eq!(doc["Latency"], json!([12.5, 7.0]));

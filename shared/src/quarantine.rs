@@ -37,7 +37,10 @@ impl QuarantinedItem {
             Ok(text) => (text.to_owned(), "utf-8"),
             Err(_) => {
                 use base64::Engine as _;
-                (base64::engine::general_purpose::STANDARD.encode(payload), "base64")
+                (
+                    base64::engine::general_purpose::STANDARD.encode(payload),
+                    "base64",
+                )
             }
         };
         let now = time::OffsetDateTime::now_utc()
@@ -83,7 +86,19 @@ impl QuarantinedItem {
 pub struct QuarantineError(pub String);
 
 pub trait Quarantine: Send + Sync {
-    fn put(&self, item: QuarantinedItem) -> impl Future<Output = Result<(), QuarantineError>> + Send;
+    fn put(
+        &self,
+        item: QuarantinedItem,
+    ) -> impl Future<Output = Result<(), QuarantineError>> + Send;
+}
+
+impl<T: Quarantine> Quarantine for std::sync::Arc<T> {
+    fn put(
+        &self,
+        item: QuarantinedItem,
+    ) -> impl Future<Output = Result<(), QuarantineError>> + Send {
+        (**self).put(item)
+    }
 }
 
 /// A JSON-lines file, one item a line (`<data-dir>/quarantine.jsonl` under `serve`).
@@ -119,7 +134,10 @@ impl Quarantine for FileQuarantine {
     async fn put(&self, item: QuarantinedItem) -> Result<(), QuarantineError> {
         let mut line = serde_json::to_vec(&item).map_err(|e| QuarantineError(e.to_string()))?;
         line.push(b'\n');
-        let _guard = self.lock.lock().map_err(|_| QuarantineError("lock poisoned".into()))?;
+        let _guard = self
+            .lock
+            .lock()
+            .map_err(|_| QuarantineError("lock poisoned".into()))?;
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -194,7 +212,9 @@ mod sqs {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| QuarantineError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))
+                .map_err(|e| {
+                    QuarantineError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+                })
         }
     }
 }
@@ -212,7 +232,10 @@ mod tests {
         assert_eq!(item.encoding, "base64");
         assert_eq!(item.payload_bytes(), b"\xff\x00ok");
         let text = QuarantinedItem::new("ingest", "x", "", b"[1]");
-        assert_eq!((text.encoding.as_str(), text.payload.as_str()), ("utf-8", "[1]"));
+        assert_eq!(
+            (text.encoding.as_str(), text.payload.as_str()),
+            ("utf-8", "[1]")
+        );
     }
 
     #[tokio::test]
@@ -221,8 +244,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let q = FileQuarantine::new(dir.join("quarantine.jsonl"));
         let _ = std::fs::remove_file(q.path());
-        q.put(QuarantinedItem::new("ingest", "a", "", b"1")).await.unwrap();
-        q.put(QuarantinedItem::new("ingest", "b", "", b"2")).await.unwrap();
+        q.put(QuarantinedItem::new("ingest", "a", "", b"1"))
+            .await
+            .unwrap();
+        q.put(QuarantinedItem::new("ingest", "b", "", b"2"))
+            .await
+            .unwrap();
         let reasons: Vec<String> = q.items().into_iter().map(|i| i.reason).collect();
         assert_eq!(reasons, ["a", "b"]);
     }

@@ -33,7 +33,9 @@ impl BatchOutcome {
 
     /// The earliest failed record in batch order, where the source restarts.
     pub fn first_failure<'r>(&self, batch: &'r [StreamRecord]) -> Option<&'r StreamRecord> {
-        batch.iter().find(|r| self.failed.contains(&r.sequence_number))
+        batch
+            .iter()
+            .find(|r| self.failed.contains(&r.sequence_number))
     }
 }
 

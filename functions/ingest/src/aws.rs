@@ -1,0 +1,245 @@
+//! The AWS adapters: DynamoDB for deduplication, Kinesis for the stream, Secrets Manager for
+//! the Twilio secrets. (The SQS quarantine comes from the shared crate.)
+
+use crate::ports::{
+    Claim, ClaimOutcome, DedupStore, EntryError, EventPublisher, OutgoingRecord, PublishError,
+    StoreError,
+};
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest,
+};
+use futures_util::future::join_all;
+use std::collections::HashMap;
+use std::time::Duration;
+
+const IN_PROGRESS: &str = "INPROGRESS";
+const COMPLETED: &str = "COMPLETED";
+/// BatchWriteItem takes at most 25 items.
+const MAX_BATCH_WRITE: usize = 25;
+
+/// Dedup records in a DynamoDB table with a string partition key `pk` and TTL on `expires_at`.
+/// Items: `pk` (`<account>#<event id>`), `status` (INPROGRESS or COMPLETED), `claim_token`,
+/// `lease_until` (ms), `expires_at` (s). Expiry is checked in the conditions, never left to
+/// TTL, which deletes items up to days late.
+#[derive(Clone, Debug)]
+pub struct DynamoDedupStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoDedupStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn claim_one(&self, claim: &Claim) -> ClaimOutcome {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(claim.key.clone()))
+            .item("status", AttributeValue::S(IN_PROGRESS.into()))
+            .item("claim_token", AttributeValue::S(claim.token.clone()))
+            .item("lease_until", AttributeValue::N(claim.lease_until_ms.to_string()))
+            .item("expires_at", AttributeValue::N(claim.expires_at_s.to_string()))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now_s OR (#status = :in_progress AND lease_until <= :now_ms)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now_s", AttributeValue::N(claim.now_ms.div_euclid(1000).to_string()))
+            .expression_attribute_values(":now_ms", AttributeValue::N(claim.now_ms.to_string()))
+            .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => ClaimOutcome::Claimed,
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let status = failed
+                        .item()
+                        .and_then(|item| item.get("status"))
+                        .and_then(|s| s.as_s().ok());
+                    if status.map(String::as_str) == Some(COMPLETED) {
+                        ClaimOutcome::Duplicate
+                    } else {
+                        ClaimOutcome::InProgress
+                    }
+                }
+                _ => ClaimOutcome::Failed(DisplayErrorContext(&error).to_string()),
+            },
+        }
+    }
+
+    async fn write_batch(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let mut pending = requests;
+        for attempt in 0..4u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+            }
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|e| StoreError(DisplayErrorContext(&e).to_string()))?;
+            pending = output
+                .unprocessed_items()
+                .and_then(|items| items.get(&self.table))
+                .cloned()
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(StoreError(format!(
+            "{} items left unprocessed after retries",
+            pending.len()
+        )))
+    }
+}
+
+impl DedupStore for DynamoDedupStore {
+    async fn claim(&self, claims: &[Claim]) -> Vec<ClaimOutcome> {
+        // Conditional writes cannot be batched (BatchWriteItem has no conditions, and a
+        // transaction fails whole on the first duplicate): one PutItem per event, all at once.
+        join_all(claims.iter().map(|c| self.claim_one(c))).await
+    }
+
+    async fn complete(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        let requests: Vec<WriteRequest> = claims
+            .iter()
+            .map(|claim| {
+                let item = HashMap::from([
+                    ("pk".to_owned(), AttributeValue::S(claim.key.clone())),
+                    ("status".to_owned(), AttributeValue::S(COMPLETED.into())),
+                    (
+                        "expires_at".to_owned(),
+                        AttributeValue::N(claim.expires_at_s.to_string()),
+                    ),
+                ]);
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(|e| StoreError(e.to_string()))?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let batches: Vec<Vec<WriteRequest>> = requests
+            .chunks(MAX_BATCH_WRITE)
+            .map(<[_]>::to_vec)
+            .collect();
+        join_all(batches.into_iter().map(|b| self.write_batch(b)))
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        let deletes = claims.iter().map(|claim| async move {
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(claim.key.clone()))
+                .condition_expression("claim_token = :token AND #status = :in_progress")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
+                .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                // Someone else's claim now, or already gone: nothing of ours to release.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(StoreError(DisplayErrorContext(&e).to_string())),
+            }
+        });
+        join_all(deletes).await.into_iter().collect()
+    }
+}
+
+/// The Kinesis stream, by name.
+#[derive(Clone, Debug)]
+pub struct KinesisPublisher {
+    client: aws_sdk_kinesis::Client,
+    stream_name: String,
+}
+
+impl KinesisPublisher {
+    pub fn new(client: aws_sdk_kinesis::Client, stream_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            stream_name: stream_name.into(),
+        }
+    }
+}
+
+impl EventPublisher for KinesisPublisher {
+    async fn put_records(
+        &self,
+        records: &[OutgoingRecord<'_>],
+    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
+        let entries = records
+            .iter()
+            .map(|r| {
+                aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                    .data(aws_sdk_kinesis::primitives::Blob::new(r.data))
+                    .partition_key(r.partition_key)
+                    .build()
+                    .map_err(|e| PublishError(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let output = self
+            .client
+            .put_records()
+            .stream_name(&self.stream_name)
+            .set_records(Some(entries))
+            .send()
+            .await
+            .map_err(|e| {
+                PublishError(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string())
+            })?;
+        Ok(output
+            .records()
+            .iter()
+            .map(|entry| match entry.error_code() {
+                None => Ok(()),
+                Some(code) => Err(EntryError(format!(
+                    "{code}: {}",
+                    entry.error_message().unwrap_or("")
+                ))),
+            })
+            .collect())
+    }
+}
+
+/// Reads the Twilio secret document (see [`crate::config::secrets_from_document`]).
+pub async fn fetch_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<String, String> {
+    let output = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot read secret {secret_id}: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            )
+        })?;
+    output.secret_string().map(str::to_owned).ok_or_else(|| {
+        format!("secret {secret_id} has no string value: store the JSON document as a string")
+    })
+}

@@ -1,0 +1,77 @@
+//! The Lambda entry point: API Gateway HTTP API (payload v2) in, the core's answer out.
+
+use crate::http::{HttpRequest, handle};
+use crate::ports::{DedupStore, EventPublisher};
+use crate::service::{Clock, Ingest};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use twilio_events::metrics::MetricsSink;
+use twilio_events::quarantine::Quarantine;
+
+/// Twilio gives up after 5 seconds, whatever the function's own timeout.
+const TWILIO_TIMEOUT: Duration = Duration::from_millis(4_800);
+
+/// How long this invocation may take: the sooner of Lambda's deadline and Twilio's timeout.
+fn deadline(lambda_deadline_ms: Option<u64>, received: Instant) -> Instant {
+    let twilio = received + TWILIO_TIMEOUT;
+    let Some(deadline_ms) = lambda_deadline_ms else {
+        return twilio;
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let lambda = received + Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    lambda.min(twilio)
+}
+
+/// Serves requests until the runtime stops.
+pub async fn run<D, P, Q, M, C>(ingest: Arc<Ingest<D, P, Q, M, C>>) -> Result<(), Error>
+where
+    D: DedupStore + 'static,
+    P: EventPublisher + 'static,
+    Q: Quarantine + 'static,
+    M: MetricsSink + 'static,
+    C: Clock + 'static,
+{
+    lambda_http::run(lambda_http::service_fn(move |request: Request| {
+        let ingest = Arc::clone(&ingest);
+        async move { Ok::<_, Error>(handle_lambda(&ingest, request).await) }
+    }))
+    .await
+}
+
+pub async fn handle_lambda<D, P, Q, M, C>(
+    ingest: &Ingest<D, P, Q, M, C>,
+    request: Request,
+) -> Response<Body>
+where
+    D: DedupStore,
+    P: EventPublisher,
+    Q: Quarantine,
+    M: MetricsSink,
+    C: Clock,
+{
+    let received = Instant::now();
+    let context = request.lambda_context_ref();
+    let request_id = context.map(|c| c.request_id.clone()).unwrap_or_default();
+    let deadline = deadline(context.map(|c| c.deadline), received);
+    // The raw path without the stage lambda_http adds; the signature never depends on it.
+    let path = request.raw_http_path().to_owned();
+    let response = handle(
+        ingest,
+        HttpRequest {
+            method: request.method(),
+            path: &path,
+            query: request.uri().query(),
+            headers: request.headers(),
+            body: request.body().as_ref(),
+            request_id: &request_id,
+            deadline,
+        },
+    )
+    .await;
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::Text(body))
+}

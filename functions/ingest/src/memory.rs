@@ -1,0 +1,171 @@
+//! In-memory stores with the same semantics as the real ones: for unit tests of the core and
+//! for benchmarks without network. Faults can be injected.
+
+use crate::ports::{
+    Claim, ClaimOutcome, DedupStore, EntryError, EventPublisher, OutgoingRecord, PublishError,
+    StoreError,
+};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordState {
+    InProgress {
+        token: String,
+        lease_until_ms: i64,
+        expires_at_s: i64,
+    },
+    Completed {
+        expires_at_s: i64,
+    },
+}
+
+/// The claim rules the DynamoDB adapter expresses as a condition, in plain code.
+pub fn claim_decision(existing: Option<&RecordState>, claim: &Claim) -> ClaimOutcome {
+    let now_s = claim.now_ms.div_euclid(1000);
+    match existing {
+        None => ClaimOutcome::Claimed,
+        Some(RecordState::Completed { expires_at_s }) if *expires_at_s <= now_s => {
+            ClaimOutcome::Claimed
+        }
+        Some(RecordState::Completed { .. }) => ClaimOutcome::Duplicate,
+        Some(RecordState::InProgress {
+            lease_until_ms,
+            expires_at_s,
+            ..
+        }) if *lease_until_ms <= claim.now_ms || *expires_at_s <= now_s => ClaimOutcome::Claimed,
+        Some(RecordState::InProgress { .. }) => ClaimOutcome::InProgress,
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryDedupStore {
+    records: Mutex<HashMap<String, RecordState>>,
+    /// Calls to make fail, counted down.
+    pub fail_next_claims: AtomicUsize,
+    pub calls: AtomicUsize,
+}
+
+impl MemoryDedupStore {
+    pub fn state(&self, key: &str) -> Option<RecordState> {
+        self.records.lock().ok()?.get(key).cloned()
+    }
+}
+
+impl DedupStore for MemoryDedupStore {
+    async fn claim(&self, claims: &[Claim]) -> Vec<ClaimOutcome> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.fail_next_claims.load(Ordering::SeqCst) > 0 {
+            self.fail_next_claims.fetch_sub(1, Ordering::SeqCst);
+            return claims
+                .iter()
+                .map(|_| ClaimOutcome::Failed("throttled".into()))
+                .collect();
+        }
+        let Ok(mut records) = self.records.lock() else {
+            return claims
+                .iter()
+                .map(|_| ClaimOutcome::Failed("poisoned".into()))
+                .collect();
+        };
+        claims
+            .iter()
+            .map(|claim| {
+                let outcome = claim_decision(records.get(&claim.key), claim);
+                if outcome == ClaimOutcome::Claimed {
+                    records.insert(
+                        claim.key.clone(),
+                        RecordState::InProgress {
+                            token: claim.token.clone(),
+                            lease_until_ms: claim.lease_until_ms,
+                            expires_at_s: claim.expires_at_s,
+                        },
+                    );
+                }
+                outcome
+            })
+            .collect()
+    }
+
+    async fn complete(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut records = self
+            .records
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?;
+        for claim in claims {
+            records.insert(
+                claim.key.clone(),
+                RecordState::Completed {
+                    expires_at_s: claim.expires_at_s,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut records = self
+            .records
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?;
+        for claim in claims {
+            if matches!(records.get(&claim.key), Some(RecordState::InProgress { token, .. }) if *token == claim.token)
+            {
+                records.remove(&claim.key);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A stream in memory. `fail_every` makes every n-th entry fail (PutRecords partial failure);
+/// `fail_next_puts` fails whole calls (throttling).
+#[derive(Debug, Default)]
+pub struct MemoryPublisher {
+    pub records: Mutex<Vec<(String, Vec<u8>)>>,
+    pub fail_every: AtomicUsize,
+    pub fail_next_puts: AtomicUsize,
+    pub puts: AtomicUsize,
+    entries_seen: AtomicUsize,
+}
+
+impl MemoryPublisher {
+    pub fn stored(&self) -> Vec<(String, Vec<u8>)> {
+        self.records.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+impl EventPublisher for MemoryPublisher {
+    async fn put_records(
+        &self,
+        records: &[OutgoingRecord<'_>],
+    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        if self.fail_next_puts.load(Ordering::SeqCst) > 0 {
+            self.fail_next_puts.fetch_sub(1, Ordering::SeqCst);
+            return Err(PublishError(
+                "ProvisionedThroughputExceededException".into(),
+            ));
+        }
+        let every = self.fail_every.load(Ordering::SeqCst);
+        let mut stored = self
+            .records
+            .lock()
+            .map_err(|_| PublishError("poisoned".into()))?;
+        Ok(records
+            .iter()
+            .map(|r| {
+                let n = self.entries_seen.fetch_add(1, Ordering::SeqCst) + 1;
+                if every > 0 && n % every == 0 {
+                    Err(EntryError("ProvisionedThroughputExceededException".into()))
+                } else {
+                    stored.push((r.partition_key.to_owned(), r.data.to_vec()));
+                    Ok(())
+                }
+            })
+            .collect())
+    }
+}

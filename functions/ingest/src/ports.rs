@@ -1,0 +1,107 @@
+//! What ingest needs from the outside world, one narrow trait per store. AWS adapters live in
+//! [`crate::aws`]; `twilio-events serve` brings embedded ones; tests bring fakes.
+
+use std::future::Future;
+
+/// A claim on one event id, Powertools-style: INPROGRESS with a lease until it is marked
+/// COMPLETED (published) or released (publishing failed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// `<account>#<event id>`: ids are unique per account.
+    pub key: String,
+    /// Identifies this attempt, so that only it can release its claim.
+    pub token: String,
+    /// Until when another attempt must treat the event as in progress (ms since the epoch).
+    pub lease_until_ms: i64,
+    /// When the record stops counting (s since the epoch), checked in code and set as TTL.
+    pub expires_at_s: i64,
+    /// The claimer's clock (ms since the epoch): records expired or with an expired lease
+    /// before it can be claimed again.
+    pub now_ms: i64,
+}
+
+/// What a claim found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// New (or expired, or abandoned by an attempt whose lease ran out): ours to publish.
+    Claimed,
+    /// Already published.
+    Duplicate,
+    /// Another attempt holds a live lease: Twilio must retry later.
+    InProgress,
+    /// The store could not answer for this event (throttling, an outage).
+    Failed(String),
+}
+
+/// A store error that concerns the whole call.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("dedup store: {0}")]
+pub struct StoreError(pub String);
+
+/// Deduplication by event id. Implementations answer a whole delivery in one round trip.
+pub trait DedupStore: Send + Sync {
+    /// Claims each event; outcomes in the order of `claims`.
+    fn claim(&self, claims: &[Claim]) -> impl Future<Output = Vec<ClaimOutcome>> + Send;
+
+    /// Marks published events COMPLETED (until `expires_at_s`).
+    fn complete(&self, claims: &[Claim]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Gives up claims whose events could not be published, so that Twilio's retry can
+    /// claim them again at once instead of waiting for the lease to run out.
+    fn release(&self, claims: &[Claim]) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// One record for the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutgoingRecord<'a> {
+    pub partition_key: &'a str,
+    pub data: &'a [u8],
+}
+
+/// Why one entry of a put was not stored.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EntryError(pub String);
+
+/// The whole put failed (throttled, unreachable, …); nothing of it was stored.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("stream: {0}")]
+pub struct PublishError(pub String);
+
+/// Limits of one put, as Kinesis PutRecords sets them.
+pub const MAX_RECORDS_PER_PUT: usize = 500;
+pub const MAX_BYTES_PER_PUT: usize = 5 * 1024 * 1024;
+
+/// The stream. One call stores at most [`MAX_RECORDS_PER_PUT`] records and
+/// [`MAX_BYTES_PER_PUT`] bytes (data plus partition keys); the core splits and retries.
+pub trait EventPublisher: Send + Sync {
+    /// Stores `records`, answering each entry in order (Kinesis PutRecords semantics: some
+    /// entries may fail while others succeed).
+    fn put_records(
+        &self,
+        records: &[OutgoingRecord<'_>],
+    ) -> impl Future<Output = Result<Vec<Result<(), EntryError>>, PublishError>> + Send;
+}
+
+impl<T: DedupStore> DedupStore for std::sync::Arc<T> {
+    fn claim(&self, claims: &[Claim]) -> impl Future<Output = Vec<ClaimOutcome>> + Send {
+        (**self).claim(claims)
+    }
+
+    fn complete(&self, claims: &[Claim]) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).complete(claims)
+    }
+
+    fn release(&self, claims: &[Claim]) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release(claims)
+    }
+}
+
+impl<T: EventPublisher> EventPublisher for std::sync::Arc<T> {
+    fn put_records(
+        &self,
+        records: &[OutgoingRecord<'_>],
+    ) -> impl Future<Output = Result<Vec<Result<(), EntryError>>, PublishError>> + Send {
+        (**self).put_records(records)
+    }
+}
