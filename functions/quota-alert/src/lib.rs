@@ -15,6 +15,7 @@
 pub mod alert;
 pub mod config;
 pub mod dynamo;
+pub mod fixtures;
 pub mod lambda;
 #[cfg(feature = "local")]
 pub mod local;

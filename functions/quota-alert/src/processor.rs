@@ -116,6 +116,14 @@ where
         &self.publisher
     }
 
+    pub fn metrics(&self) -> &M {
+        &self.metrics
+    }
+
+    pub fn quarantine(&self) -> &Q {
+        &self.quarantine
+    }
+
     pub fn quotas(&self) -> &[Quota] {
         &self.quotas
     }
@@ -186,6 +194,16 @@ where
 
         for (i, contribution, span) in matched {
             let quota = &self.quotas[i];
+            if outcome.duplicate
+                && matches!(contribution, Contribution::Count(_))
+                && quota
+                    .thresholds
+                    .iter()
+                    .all(|&t| self.known_sent(&alert_key(quota, t, &span, at).0, at))
+            {
+                // A replay after every alert of its window went out: nothing left to do.
+                continue;
+            }
             let (used, limit) = match contribution {
                 Contribution::Count(_) => (
                     self.store
@@ -233,21 +251,7 @@ where
         at: i64,
         event_id: &str,
     ) -> Result<Option<Alert>, ProcessError> {
-        let threshold_key = format!("{:.1}", threshold * 100.0);
-        let (key, rearm_at) = match span.end {
-            Some(end) => (
-                format!(
-                    "alert#{}#{}#{}#{threshold_key}",
-                    quota.name, quota.window, span.start
-                ),
-                end,
-            ),
-            // A rolling window has no end: alert at most once per 24 hours per threshold.
-            None => (
-                format!("alert#{}#{}#{threshold_key}", quota.name, quota.window),
-                at + DAY_S,
-            ),
-        };
+        let (key, rearm_at) = alert_key(quota, threshold, span, at);
         if self.known_sent(&key, at) {
             return Ok(None);
         }
@@ -331,6 +335,25 @@ where
         if !stats.is_empty() {
             self.metrics.publish(stats);
         }
+    }
+}
+
+/// The key of one alert (quota, window, threshold) and the event time from which it re-arms.
+fn alert_key(quota: &Quota, threshold: f64, span: &WindowSpan, at: i64) -> (String, i64) {
+    let threshold_key = format!("{:.1}", threshold * 100.0);
+    match span.end {
+        Some(end) => (
+            format!(
+                "alert#{}#{}#{}#{threshold_key}",
+                quota.name, quota.window, span.start
+            ),
+            end,
+        ),
+        // A rolling window has no end: alert at most once per 24 hours per threshold.
+        None => (
+            format!("alert#{}#{}#{threshold_key}", quota.name, quota.window),
+            at + DAY_S,
+        ),
     }
 }
 
@@ -540,3 +563,7 @@ where
         BatchOutcome { failed }
     }
 }
+
+#[cfg(test)]
+#[path = "processor_tests.rs"]
+mod tests;
