@@ -9,6 +9,8 @@ pub mod aws;
 pub mod config;
 pub mod http;
 pub mod lambda;
+#[cfg(feature = "local")]
+pub mod local;
 pub mod memory;
 pub mod ports;
 pub mod service;

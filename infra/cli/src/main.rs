@@ -2,6 +2,7 @@
 
 mod commands;
 mod secrets;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use commands::{InputError, Outcome};
@@ -25,6 +26,11 @@ enum Command {
     Sign(commands::sign::SignArgs),
     /// Print each event of a delivery as one JSON line (id, type, time, resource, account, kind, status).
     Parse(commands::parse::ParseArgs),
+    /// Run the pipeline locally: the webhook, the store, the stream and its consumers.
+    Serve(serve::ServeArgs),
+    /// Read the local stream.
+    #[command(subcommand)]
+    Stream(commands::stream::StreamCommand),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +39,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => commands::verify::run(args),
         Command::Sign(args) => commands::sign::run(args),
         Command::Parse(args) => commands::parse::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Stream(command) => commands::stream::run(command),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 pub mod parse;
 pub mod sign;
+pub mod stream;
 pub mod verify;
 
 use std::path::Path;

@@ -1,0 +1,475 @@
+//! The embedded store `twilio-events serve` runs on: one SQLite database holding the dedup
+//! records, the stream and the consumers' checkpoints.
+//!
+//! Why SQLite: durable (WAL, `synchronous=FULL`: a delivery answered 200 survives a crash or a
+//! power cut), a single file an operator can open with `sqlite3` to look at the stream or the
+//! dedup records, and everywhere already. One writer thread commits whatever requests are
+//! waiting in one transaction (group commit), so each fsync serves many deliveries.
+
+use crate::memory::{RecordState, claim_decision};
+use crate::ports::{
+    Claim, ClaimOutcome, DedupStore, EntryError, EventPublisher, OutgoingRecord, PublishError,
+    StoreError,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, oneshot};
+use twilio_events::stream::StreamRecord;
+
+/// How many waiting requests one transaction takes at most.
+const MAX_GROUP: usize = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalStoreError {
+    #[error("cannot open the store at {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the store's writer has stopped")]
+    WriterGone,
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+type Reply<T> = oneshot::Sender<Result<T, String>>;
+
+enum Job {
+    Claim(Vec<Claim>, Reply<Vec<ClaimOutcome>>),
+    Complete(Vec<Claim>, Reply<()>),
+    Release(Vec<Claim>, Reply<()>),
+    Append(Vec<(String, Vec<u8>)>, Reply<()>),
+    Checkpoint(String, i64, Reply<()>),
+}
+
+/// The database file under a data directory.
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("twilio-events.db")
+}
+
+fn open(path: &Path) -> Result<Connection, LocalStoreError> {
+    let open_error = |source| LocalStoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(open_error)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(open_error)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         PRAGMA synchronous=FULL;
+         CREATE TABLE IF NOT EXISTS dedup (
+             key TEXT PRIMARY KEY,
+             status TEXT NOT NULL,
+             token TEXT,
+             lease_until_ms INTEGER,
+             expires_at_s INTEGER NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS stream (
+             seq INTEGER PRIMARY KEY AUTOINCREMENT,
+             partition_key TEXT NOT NULL,
+             data BLOB NOT NULL,
+             arrived_at_ms INTEGER NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS checkpoints (
+             consumer TEXT PRIMARY KEY,
+             seq INTEGER NOT NULL
+         );",
+    )
+    .map_err(open_error)?;
+    Ok(conn)
+}
+
+/// The store: dedup records, the stream, checkpoints. Cheap to clone.
+#[derive(Clone)]
+pub struct LocalStore {
+    jobs: mpsc::Sender<Job>,
+    path: PathBuf,
+    appended: Arc<Notify>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for LocalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalStore {
+    /// Opens (or creates) the store in `data_dir` and starts its writer thread.
+    pub fn open(data_dir: &Path) -> Result<Self, LocalStoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| LocalStoreError::Open {
+            path: data_dir.to_owned(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        })?;
+        let path = database_path(data_dir);
+        let writer = open(&path)?;
+        let reader = open(&path)?;
+        let (jobs, queue) = mpsc::channel();
+        let appended = Arc::new(Notify::new());
+        let notify = Arc::clone(&appended);
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || write_loop(writer, queue, notify))
+            .map_err(|e| LocalStoreError::Open {
+                path: path.clone(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        Ok(Self {
+            jobs,
+            path,
+            appended,
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, String> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(job(reply))
+            .map_err(|_| LocalStoreError::WriterGone.to_string())?;
+        answer
+            .await
+            .map_err(|_| LocalStoreError::WriterGone.to_string())?
+    }
+
+    /// Resolves when records were appended since the last call (or at once if some were).
+    pub async fn appended(&self) {
+        self.appended.notified().await;
+    }
+
+    /// Up to `limit` records after sequence number `after`, in order.
+    pub fn read_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StreamRecord>, LocalStoreError> {
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| LocalStoreError::WriterGone)?;
+        let mut statement = conn.prepare_cached("SELECT seq, partition_key, data, arrived_at_ms FROM stream WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = statement.query_map(params![after, limit as i64], |row| {
+            let arrived_ms: i64 = row.get(3)?;
+            Ok(StreamRecord {
+                sequence_number: row.get::<_, i64>(0)?.to_string(),
+                partition_key: row.get(1)?,
+                data: row.get(2)?,
+                arrived_at: time::OffsetDateTime::from_unix_timestamp_nanos(
+                    i128::from(arrived_ms) * 1_000_000,
+                )
+                .ok(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A consumer's checkpoint: the last sequence number it finished (0 for none).
+    pub fn checkpoint(&self, consumer: &str) -> Result<i64, LocalStoreError> {
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| LocalStoreError::WriterGone)?;
+        Ok(conn
+            .query_row(
+                "SELECT seq FROM checkpoints WHERE consumer = ?1",
+                [consumer],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    pub async fn save_checkpoint(&self, consumer: &str, seq: i64) -> Result<(), String> {
+        let consumer = consumer.to_owned();
+        self.submit(|reply| Job::Checkpoint(consumer, seq, reply))
+            .await
+    }
+}
+
+fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>, appended: Arc<Notify>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut any_append = false;
+        let result = (|| -> Result<Vec<Result<JobOutput, String>>, rusqlite::Error> {
+            let mut tx =
+                conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut outputs = Vec::with_capacity(group.len());
+            for job in &group {
+                any_append |= matches!(job, Job::Append(..));
+                // Each job in its own savepoint: one that fails leaves nothing half-done.
+                let savepoint = tx.savepoint()?;
+                match apply(&savepoint, job) {
+                    Ok(output) => {
+                        savepoint.commit()?;
+                        outputs.push(Ok(output));
+                    }
+                    Err(error) => outputs.push(Err(error.to_string())),
+                }
+            }
+            tx.commit()?;
+            Ok(outputs)
+        })();
+        match result {
+            Ok(outputs) => {
+                for (job, output) in group.into_iter().zip(outputs) {
+                    reply(job, output);
+                }
+                if any_append {
+                    appended.notify_waiters();
+                    appended.notify_one();
+                }
+            }
+            Err(error) => {
+                for job in group {
+                    reply(job, Err(format!("commit failed: {error}")));
+                }
+            }
+        }
+    }
+}
+
+enum JobOutput {
+    Claims(Vec<ClaimOutcome>),
+    Done,
+}
+
+fn apply(tx: &Connection, job: &Job) -> Result<JobOutput, rusqlite::Error> {
+    match job {
+        Job::Claim(claims, _) => {
+            let mut outcomes = Vec::with_capacity(claims.len());
+            for claim in claims {
+                let existing = tx
+                    .query_row(
+                        "SELECT status, token, lease_until_ms, expires_at_s FROM dedup WHERE key = ?1",
+                        [&claim.key],
+                        |row| {
+                            let status: String = row.get(0)?;
+                            let expires_at_s: i64 = row.get(3)?;
+                            Ok(if status == "COMPLETED" {
+                                RecordState::Completed { expires_at_s }
+                            } else {
+                                RecordState::InProgress {
+                                    token: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                                    lease_until_ms: row.get::<_, Option<i64>>(2)?.unwrap_or(0),
+                                    expires_at_s,
+                                }
+                            })
+                        },
+                    )
+                    .optional()?;
+                let outcome = claim_decision(existing.as_ref(), claim);
+                if outcome == ClaimOutcome::Claimed {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO dedup (key, status, token, lease_until_ms, expires_at_s) VALUES (?1, 'INPROGRESS', ?2, ?3, ?4)",
+                        params![claim.key, claim.token, claim.lease_until_ms, claim.expires_at_s],
+                    )?;
+                }
+                outcomes.push(outcome);
+            }
+            Ok(JobOutput::Claims(outcomes))
+        }
+        Job::Complete(claims, _) => {
+            for claim in claims {
+                tx.execute(
+                    "INSERT OR REPLACE INTO dedup (key, status, token, lease_until_ms, expires_at_s) VALUES (?1, 'COMPLETED', NULL, NULL, ?2)",
+                    params![claim.key, claim.expires_at_s],
+                )?;
+            }
+            Ok(JobOutput::Done)
+        }
+        Job::Release(claims, _) => {
+            for claim in claims {
+                tx.execute(
+                    "DELETE FROM dedup WHERE key = ?1 AND status = 'INPROGRESS' AND token = ?2",
+                    params![claim.key, claim.token],
+                )?;
+            }
+            Ok(JobOutput::Done)
+        }
+        Job::Append(records, _) => {
+            let now_ms =
+                (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO stream (partition_key, data, arrived_at_ms) VALUES (?1, ?2, ?3)",
+            )?;
+            for (key, data) in records {
+                insert.execute(params![key, data, now_ms])?;
+            }
+            Ok(JobOutput::Done)
+        }
+        Job::Checkpoint(consumer, seq, _) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO checkpoints (consumer, seq) VALUES (?1, ?2)",
+                params![consumer, seq],
+            )?;
+            Ok(JobOutput::Done)
+        }
+    }
+}
+
+fn reply(job: Job, output: Result<JobOutput, String>) {
+    // A caller that stopped waiting (its request timed out) is not an error here.
+    match job {
+        Job::Claim(_, tx) => {
+            let _ = tx.send(output.map(|o| match o {
+                JobOutput::Claims(c) => c,
+                JobOutput::Done => Vec::new(),
+            }));
+        }
+        Job::Complete(_, tx)
+        | Job::Release(_, tx)
+        | Job::Append(_, tx)
+        | Job::Checkpoint(_, _, tx) => {
+            let _ = tx.send(output.map(|_| ()));
+        }
+    }
+}
+
+impl DedupStore for LocalStore {
+    async fn claim(&self, claims: &[Claim]) -> Vec<ClaimOutcome> {
+        let claims_owned = claims.to_vec();
+        match self.submit(|reply| Job::Claim(claims_owned, reply)).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => claims
+                .iter()
+                .map(|_| ClaimOutcome::Failed(error.clone()))
+                .collect(),
+        }
+    }
+
+    async fn complete(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        let claims = claims.to_vec();
+        self.submit(|reply| Job::Complete(claims, reply))
+            .await
+            .map_err(StoreError)
+    }
+
+    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        let claims = claims.to_vec();
+        self.submit(|reply| Job::Release(claims, reply))
+            .await
+            .map_err(StoreError)
+    }
+}
+
+impl EventPublisher for LocalStore {
+    async fn put_records(
+        &self,
+        records: &[OutgoingRecord<'_>],
+    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
+        let owned: Vec<(String, Vec<u8>)> = records
+            .iter()
+            .map(|r| (r.partition_key.to_owned(), r.data.to_vec()))
+            .collect();
+        let n = owned.len();
+        self.submit(|reply| Job::Append(owned, reply))
+            .await
+            .map_err(PublishError)?;
+        Ok(vec![Ok(()); n])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(key: &str, now_ms: i64) -> Claim {
+        Claim {
+            key: key.into(),
+            token: format!("t-{now_ms}"),
+            lease_until_ms: now_ms + 5_000,
+            expires_at_s: now_ms / 1000 + 3_600,
+            now_ms,
+        }
+    }
+
+    #[tokio::test]
+    async fn dedup_and_stream_survive_a_reopen() {
+        let dir =
+            std::env::temp_dir().join(format!("local-store-{}-{}", std::process::id(), line!()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            // GIVEN an event claimed, published and completed
+            let store = LocalStore::open(&dir).unwrap();
+            assert_eq!(
+                store.claim(&[claim("a", 1_000)]).await,
+                vec![ClaimOutcome::Claimed]
+            );
+            let record = OutgoingRecord {
+                partition_key: "SM1",
+                data: b"{\"id\":\"a\"}",
+            };
+            assert_eq!(store.put_records(&[record]).await.unwrap(), vec![Ok(())]);
+            store.complete(&[claim("a", 1_000)]).await.unwrap();
+            assert_eq!(
+                store.claim(&[claim("b", 1_000)]).await,
+                vec![ClaimOutcome::Claimed]
+            );
+            store.save_checkpoint("crm-sync", 1).await.unwrap();
+        }
+        // WHEN the store is opened again
+        let store = LocalStore::open(&dir).unwrap();
+        // THEN the completed event is a duplicate, the live claim in progress, the stream intact
+        assert_eq!(
+            store.claim(&[claim("a", 2_000)]).await,
+            vec![ClaimOutcome::Duplicate]
+        );
+        assert_eq!(
+            store.claim(&[claim("b", 2_000)]).await,
+            vec![ClaimOutcome::InProgress]
+        );
+        assert_eq!(
+            store.claim(&[claim("b", 7_000)]).await,
+            vec![ClaimOutcome::Claimed],
+            "its lease ran out"
+        );
+        let records = store.read_after(0, 10).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            (
+                records[0].partition_key.as_str(),
+                records[0].data.as_slice()
+            ),
+            ("SM1", &b"{\"id\":\"a\"}"[..])
+        );
+        assert_eq!(store.checkpoint("crm-sync").unwrap(), 1);
+        assert_eq!(store.checkpoint("other").unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_release_only_drops_its_own_claim() {
+        let dir =
+            std::env::temp_dir().join(format!("local-store-{}-{}", std::process::id(), line!()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = LocalStore::open(&dir).unwrap();
+        let mine = claim("k", 1_000);
+        store.claim(std::slice::from_ref(&mine)).await;
+        let mut other = mine.clone();
+        other.token = "someone-else".into();
+        store.release(&[other]).await.unwrap();
+        assert_eq!(
+            store.claim(&[claim("k", 1_500)]).await,
+            vec![ClaimOutcome::InProgress]
+        );
+        store.release(&[mine]).await.unwrap();
+        assert_eq!(
+            store.claim(&[claim("k", 1_500)]).await,
+            vec![ClaimOutcome::Claimed]
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The stream's consumers inside `serve`: each reads the local stream from its checkpoint, in
+//! batches, the way a Kinesis event source mapping feeds a Lambda: a batch that reports
+//! failures is retried from its first failed record, with backoff.
+
+use ingest::local::LocalStore;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use twilio_events::stream::BatchProcessor;
+
+/// Records per batch, as an event source mapping's BatchSize.
+const BATCH_SIZE: usize = 100;
+/// How long a consumer may take over one batch.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Starts the consumers that are configured.
+pub fn spawn_all(store: &LocalStore, data_dir: &Path) -> JoinSet<()> {
+    let _ = (store, data_dir);
+    JoinSet::new()
+}
+
+/// Feeds `processor` the stream from its checkpoint, for ever.
+#[allow(dead_code)]
+pub async fn consume<P: BatchProcessor>(name: &'static str, store: LocalStore, processor: P) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let checkpoint = match store.checkpoint(name) {
+            Ok(seq) => seq,
+            Err(error) => {
+                tracing::error!(consumer = name, %error, "cannot read checkpoint");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        let batch = match store.read_after(checkpoint, BATCH_SIZE) {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::error!(consumer = name, %error, "cannot read the stream");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            // Woken by the next append, or every second in case a wake-up was missed.
+            let _ = tokio::time::timeout(Duration::from_secs(1), store.appended()).await;
+            continue;
+        }
+        let outcome = processor
+            .process(&batch, Instant::now() + BATCH_TIMEOUT)
+            .await;
+        let done_up_to = match outcome.first_failure(&batch) {
+            None => batch.last().map(|r| r.sequence_number.clone()),
+            Some(failed) => {
+                let position = batch
+                    .iter()
+                    .position(|r| r.sequence_number == failed.sequence_number)
+                    .unwrap_or(0);
+                position
+                    .checked_sub(1)
+                    .map(|i| batch[i].sequence_number.clone())
+            }
+        };
+        if let Some(seq) = done_up_to.and_then(|s| s.parse::<i64>().ok()) {
+            if let Err(error) = store.save_checkpoint(name, seq).await {
+                tracing::error!(consumer = name, %error, "cannot save checkpoint");
+            }
+        }
+        if outcome.failed.is_empty() {
+            backoff = Duration::from_millis(200);
+        } else {
+            tracing::warn!(
+                consumer = name,
+                failed = outcome.failed.len(),
+                "batch failures; retrying from the first"
+            );
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+}
