@@ -1,1 +1,32 @@
-//! crm-sync
+//! crm-sync: a Kinesis consumer that keeps each Twilio message's and call's status right in a
+//! CRM, in order, forward only, each change written once.
+//!
+//! The pieces:
+//! - [`update::StatusUpdate`]: what a status event means for the CRM (the HTTP body).
+//! - [`ledger::StatusLedger`]: the per-resource record of the latest status, which only moves
+//!   forward and decides what is pushed ([`dynamo::DynamoStatusLedger`] in AWS).
+//! - [`crm::Crm`]: one attempt to write an update ([`crm::HttpCrm`], [`crm::SalesforceCrm`]).
+//! - [`processor::CrmSync`]: the batch processor that ties them together, with retries,
+//!   per-key ordering, quarantine and metrics.
+//! - [`config::Config`]: the environment, validated at start; [`lambda`]: the Kinesis event
+//!   source mapping's types.
+//! - `local` (feature `local`): a SQLite ledger and a JSON-lines CRM for `twilio-events serve`.
+
+pub mod config;
+pub mod crm;
+pub mod dynamo;
+pub mod lambda;
+pub mod ledger;
+#[cfg(feature = "local")]
+pub mod local;
+pub mod processor;
+mod retry;
+pub mod update;
+
+pub use crm::{AnyCrm, Crm, CrmError, HttpCrm, SalesforceCrm, SalesforceSettings, Secret};
+pub use ledger::{Claim, LedgerError, MemoryStatusLedger, Settled, StatusLedger};
+pub use processor::{CrmSync, Settings};
+pub use update::{ResourceKind, StatusUpdate};
+
+/// The service name in metrics, logs and quarantined items.
+pub const SERVICE: &str = "crm-sync";
