@@ -1,0 +1,252 @@
+//! What the integration tests share: the emulators, Kinesis round trips, Lambda's retry
+//! semantics, event builders, and a local HTTP CRM that behaves as README.md documents.
+#![allow(dead_code)]
+
+pub mod crm_server;
+pub mod events;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use twilio_events::stream::{BatchProcessor, StreamRecord};
+
+fn endpoint(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: start the emulators: infra/scripts/test.sh (or eval \"$(bash infra/scripts/services.sh start)\")")
+    })
+}
+
+pub fn moto() -> String {
+    endpoint("TWILIO_EVENTS_TEST_MOTO")
+}
+
+pub fn ddb_local() -> String {
+    endpoint("TWILIO_EVENTS_TEST_DDB_LOCAL")
+}
+
+pub async fn sdk(endpoint_url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint_url)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// A name no other test (or run) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A status ledger table on DynamoDB Local, as README.md describes it.
+pub async fn ledger_table(client: &aws_sdk_dynamodb::Client) -> String {
+    let table = unique("crm-ledger");
+    client
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("sid")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("sid")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create the ledger table on DynamoDB Local");
+    table
+}
+
+pub async fn queue(client: &aws_sdk_sqs::Client) -> String {
+    client
+        .create_queue()
+        .queue_name(unique("crm-quarantine"))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .unwrap()
+}
+
+/// Every message of an SQS queue (moto), parsed as quarantined items.
+pub async fn drain_queue(
+    client: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Vec<twilio_events::quarantine::QuarantinedItem> {
+    let mut items = Vec::new();
+    loop {
+        let out = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return items;
+        }
+        for m in messages {
+            items.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            client
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Puts `(partition key, data)` into a new moto stream of `shards` shards, in order, and reads
+/// every record back with GetRecords: one vector per shard, in shard order.
+pub async fn through_kinesis(records: &[(String, Vec<u8>)], shards: i32) -> Vec<Vec<StreamRecord>> {
+    use aws_sdk_kinesis::primitives::Blob;
+    use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+    let client = aws_sdk_kinesis::Client::new(&sdk(&moto()).await);
+    let stream = unique("crm-stream");
+    client
+        .create_stream()
+        .stream_name(&stream)
+        .shard_count(shards)
+        .send()
+        .await
+        .expect("create stream");
+    for chunk in records.chunks(500) {
+        let entries: Vec<PutRecordsRequestEntry> = chunk
+            .iter()
+            .map(|(key, data)| {
+                PutRecordsRequestEntry::builder()
+                    .partition_key(key)
+                    .data(Blob::new(data.clone()))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let out = client
+            .put_records()
+            .stream_name(&stream)
+            .set_records(Some(entries))
+            .send()
+            .await
+            .expect("put records");
+        assert_eq!(out.failed_record_count.unwrap_or(0), 0);
+    }
+    let shard_ids: Vec<String> = client
+        .list_shards()
+        .stream_name(&stream)
+        .send()
+        .await
+        .unwrap()
+        .shards
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s.shard_id)
+        .collect();
+    let mut all = Vec::new();
+    for shard in shard_ids {
+        let mut iterator = client
+            .get_shard_iterator()
+            .stream_name(&stream)
+            .shard_id(&shard)
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator;
+        let mut out = Vec::new();
+        while let Some(it) = iterator {
+            let page = client
+                .get_records()
+                .shard_iterator(it)
+                .limit(10_000)
+                .send()
+                .await
+                .unwrap();
+            if page.records.is_empty() {
+                break;
+            }
+            for r in page.records {
+                out.push(StreamRecord {
+                    sequence_number: r.sequence_number,
+                    partition_key: r.partition_key,
+                    data: r.data.into_inner(),
+                    arrived_at: None,
+                });
+            }
+            iterator = page.next_shard_iterator;
+        }
+        all.push(out);
+    }
+    client
+        .delete_stream()
+        .stream_name(&stream)
+        .send()
+        .await
+        .ok();
+    assert_eq!(
+        all.iter().map(Vec::len).sum::<usize>(),
+        records.len(),
+        "every record read back"
+    );
+    all
+}
+
+/// What a Lambda event source mapping does with one shard: batches of `batch_size`, each
+/// invocation given `timeout`; on failures it restarts from the first failed record.
+/// Returns the number of invocations.
+pub async fn run_shard(
+    processor: &impl BatchProcessor,
+    shard: &[StreamRecord],
+    batch_size: usize,
+    timeout: Duration,
+) -> usize {
+    let mut position = 0;
+    let mut invocations = 0;
+    while position < shard.len() {
+        invocations += 1;
+        assert!(invocations < 10_000, "no progress at record {position}");
+        let batch = &shard[position..(position + batch_size).min(shard.len())];
+        let started = Instant::now();
+        let outcome = processor.process(batch, started + timeout).await;
+        assert!(
+            started.elapsed() <= timeout,
+            "an invocation overran its timeout: {:?}",
+            started.elapsed()
+        );
+        assert!(
+            outcome.failed.iter().all(|s| !s.is_empty()),
+            "an empty item identifier"
+        );
+        position += match outcome.first_failure(batch) {
+            Some(first) => batch
+                .iter()
+                .position(|r| r.sequence_number == first.sequence_number)
+                .unwrap(),
+            None => batch.len(),
+        };
+    }
+    invocations
+}
