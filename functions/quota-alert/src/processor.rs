@@ -171,7 +171,11 @@ where
                     counter: counter_key(&self.quotas[*i]),
                     bucket: span.bucket,
                     amount: *amount,
-                    expires_at: span.bucket_expiry(),
+                    // Never already expired, even for an old event: a store that applies TTL
+                    // (DynamoDB, DynamoDB Local) would delete the counter mid-count.
+                    expires_at: span
+                        .bucket_expiry()
+                        .max(crate::store::wall_clock() + EVENT_MEMORY_S),
                 }),
                 Contribution::Gauge { .. } => None,
             })

@@ -17,9 +17,29 @@ pub fn moto_endpoint() -> String {
     })
 }
 
+/// AWS's own DynamoDB engine (DynamoDB Local), which services.sh starts beside moto: exact
+/// transaction semantics, and fast where moto copies a whole table per transaction.
+pub fn dynamodb_local_endpoint() -> String {
+    std::env::var("TWILIO_EVENTS_TEST_DDB_LOCAL").unwrap_or_else(|_| {
+        panic!(
+            "TWILIO_EVENTS_TEST_DDB_LOCAL is not set: start the emulators: infra/scripts/test.sh \
+             (or eval \"$(infra/scripts/services.sh start)\")"
+        )
+    })
+}
+
 pub async fn aws() -> aws_config::SdkConfig {
+    config_for(moto_endpoint()).await
+}
+
+/// A DynamoDB client for DynamoDB Local.
+pub async fn dynamodb_local() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&config_for(dynamodb_local_endpoint()).await)
+}
+
+async fn config_for(endpoint: String) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
+        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .load()
