@@ -3,6 +3,8 @@
 //!
 //! Tests that need it fail loudly when it is missing rather than pass vacuously.
 
+pub mod aws;
+
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use twilio_events::signature::{BodyEncoding, SecretSet, SignedRequest};
