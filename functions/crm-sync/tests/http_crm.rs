@@ -102,9 +102,11 @@ async fn success_codes_are_done_and_the_request_follows_the_contract() {
     assert_eq!(seen[1].2["kind"], "call");
 }
 
+type Check = fn(&CrmError) -> bool;
+
 #[tokio::test]
 async fn answers_are_classified_retry_after_included() {
-    let cases: [(u16, Option<&'static str>, fn(&CrmError) -> bool); 5] = [
+    let cases: [(u16, Option<&'static str>, Check); 5] = [
         (429, Some("2"), |e| {
             *e == CrmError::Throttled {
                 retry_after: Some(Duration::from_secs(2)),
