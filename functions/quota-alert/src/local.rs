@@ -30,7 +30,7 @@ pub enum LocalError {
 pub fn local_processor(
     data_dir: &Path,
     quotas_file: &Path,
-) -> Result<impl BatchProcessor, LocalError> {
+) -> Result<impl BatchProcessor + use<>, LocalError> {
     let config = Config::from_file(quotas_file)?;
     let store = SqliteUsageCounter::open(&data_dir.join("quota-alert.sqlite"))?;
     let publisher = FileAlertPublisher::new(data_dir.join("alerts.jsonl"));

@@ -3,7 +3,7 @@
 //! failures is retried from its first failed record, with backoff.
 
 use ingest::local::LocalStore;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use twilio_events::stream::BatchProcessor;
@@ -13,14 +13,48 @@ const BATCH_SIZE: usize = 100;
 /// How long a consumer may take over one batch.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Starts the consumers that are configured.
-pub fn spawn_all(store: &LocalStore, data_dir: &Path) -> JoinSet<()> {
-    let _ = (store, data_dir);
-    JoinSet::new()
+/// What the consumers are told by `serve`'s flags.
+#[derive(Clone, Debug, Default)]
+pub struct ConsumerOptions {
+    pub crm_url: Option<String>,
+    pub crm_token: Option<String>,
+    pub quotas: Option<PathBuf>,
+}
+
+/// Starts crm-sync (always: to the CRM at `crm_url`, else into `<data-dir>/crm.jsonl`) and
+/// quota-alert (with a quotas file), each on its own checkpoint.
+pub async fn spawn_all(
+    store: &LocalStore,
+    data_dir: &Path,
+    options: ConsumerOptions,
+) -> Result<JoinSet<()>, String> {
+    let mut consumers = JoinSet::new();
+    let crm =
+        crm_sync::local::local_processor(data_dir, options.crm_url.clone(), options.crm_token)
+            .await
+            .map_err(|e| format!("crm-sync: {e}"))?;
+    match &options.crm_url {
+        Some(url) => println!("  crm-sync: pushing status changes to {url}"),
+        None => println!(
+            "  crm-sync: writing status changes to {} (pass --crm-url to call a CRM)",
+            data_dir.join("crm.jsonl").display()
+        ),
+    }
+    consumers.spawn(consume("crm-sync", store.clone(), crm));
+    if let Some(quotas) = &options.quotas {
+        let alerts = quota_alert::local::local_processor(data_dir, quotas)
+            .map_err(|e| format!("quota-alert: {e}"))?;
+        println!(
+            "  quota-alert: quotas from {}, alerts to {}",
+            quotas.display(),
+            data_dir.join("alerts.jsonl").display()
+        );
+        consumers.spawn(consume("quota-alert", store.clone(), alerts));
+    }
+    Ok(consumers)
 }
 
 /// Feeds `processor` the stream from its checkpoint, for ever.
-#[allow(dead_code)]
 pub async fn consume<P: BatchProcessor>(name: &'static str, store: LocalStore, processor: P) {
     let mut backoff = Duration::from_millis(200);
     loop {

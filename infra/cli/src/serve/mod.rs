@@ -62,6 +62,16 @@ pub struct ServeArgs {
     /// Bodies larger than this get 413.
     #[arg(long, default_value_t = ingest::config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// crm-sync pushes status changes to this CRM (the generic HTTP contract); without it they
+    /// are appended to <data-dir>/crm.jsonl.
+    #[arg(long, env = "CRM_URL", value_name = "URL")]
+    crm_url: Option<String>,
+    /// A bearer token for --crm-url.
+    #[arg(long, env = "CRM_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    crm_token: Option<String>,
+    /// Run quota-alert with this quota configuration (JSON); alerts go to <data-dir>/alerts.jsonl.
+    #[arg(long, value_name = "FILE")]
+    quotas: Option<PathBuf>,
     /// Log every request (default: warnings only).
     #[arg(long, short)]
     verbose: bool,
@@ -144,7 +154,14 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
                 quarantine,
                 Arc::clone(&summary),
             );
-            let mut consumers = consumers::spawn_all(&store, &args.data_dir);
+            let options = consumers::ConsumerOptions {
+                crm_url: args.crm_url.clone(),
+                crm_token: args.crm_token.clone(),
+                quotas: args.quotas.clone(),
+            };
+            let mut consumers = consumers::spawn_all(&store, &args.data_dir, options)
+                .await
+                .map_err(InputError)?;
             serve_http(listener, Arc::new(ingest), summary).await?;
             consumers.abort_all();
         }
