@@ -301,10 +301,9 @@ fn serve_keeps_crm_status_current_in_crm_jsonl_without_a_crm() {
 }
 
 /// A CRM that answers 204 to every PUT and remembers (path, body).
-fn fake_crm() -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
-) {
+type CrmCalls = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+
+fn fake_crm() -> (String, CrmCalls) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
