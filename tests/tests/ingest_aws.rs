@@ -200,6 +200,36 @@ async fn deliveries_signed_by_twilio_python_behind_api_gateway_are_accepted_once
 }
 
 #[tokio::test]
+async fn public_base_url_auto_takes_the_url_from_api_gateways_request_context() {
+    let s = services().await;
+    let fixtures = fixtures();
+    let by_name = |name: &str| fixtures.iter().find(|f| f.name == name).unwrap();
+    let auto = |token: &str| {
+        let mut settings = Settings::for_base_url("https://not-used.example.com");
+        settings.base_url_from_request = true;
+        Ingest::with_clock(
+            settings,
+            Verifier::new(SecretSet::new().with_auth_token(token)),
+            dedup(&s),
+            publisher(&s),
+            SqsQuarantine::new(s.sqs.clone(), &s.queue),
+            Arc::new(MemorySink::default()),
+            TestClock::default(),
+        )
+    };
+    // The default execute-api endpoint with a stage: domain + stage is what Twilio called.
+    let stage = by_name("stage");
+    assert_eq!(invoke(&auto(&stage.auth_token), &stage.event).await.0, 200);
+    // A custom domain with a base path mapping: the request context cannot know the base path,
+    // so auto refuses it (the deploy guide says to set PUBLIC_BASE_URL then).
+    let custom = by_name("custom-domain");
+    assert_eq!(
+        invoke(&auto(&custom.auth_token), &custom.event).await.0,
+        503
+    );
+}
+
+#[tokio::test]
 async fn the_same_delivery_changed_in_any_byte_is_refused() {
     let s = services().await;
     for fixture in fixtures() {
@@ -304,6 +334,7 @@ async fn deliver_once<D: DedupStore, P: EventPublisher>(
             body: &d.body,
             request_id: "fault-test",
             deadline: Instant::now() + budget,
+            public_base_url: None,
         })
         .await
         .status

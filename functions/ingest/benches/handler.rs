@@ -82,6 +82,7 @@ fn handler(c: &mut Criterion) {
                         body: &d.body,
                         request_id: "bench",
                         deadline: Instant::now() + Duration::from_secs(3),
+                        public_base_url: None,
                     }));
                     assert_eq!(response.status, 200);
                 },

@@ -30,6 +30,11 @@ pub struct Settings {
     pub dedup_window: Duration,
     /// Stop retrying the stream this long before the deadline, to answer in time.
     pub answer_margin: Duration,
+    /// `PUBLIC_BASE_URL=auto`: take the base URL from API Gateway's request context (its
+    /// domain name and stage) instead of the two URLs above. Right for the default
+    /// execute-api endpoint, where that is exactly what Twilio calls; a custom domain with a
+    /// base path needs the URL spelled out.
+    pub base_url_from_request: bool,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
@@ -50,6 +55,7 @@ impl Settings {
             },
             dedup_window: DEFAULT_DEDUP_WINDOW,
             answer_margin: Duration::from_millis(300),
+            base_url_from_request: false,
         }
     }
 }
@@ -71,12 +77,29 @@ fn invalid(name: &'static str, problem: impl Into<String>) -> ConfigError {
 
 /// Reads settings from environment variables (through `var`, so tests need not touch the
 /// process environment):
-/// - `PUBLIC_BASE_URL`: the base URL Twilio calls (required unless both URLs below are set);
+/// - `PUBLIC_BASE_URL`: the base URL Twilio calls (required unless both URLs below are set), or
+///   `auto` to take it from API Gateway's request context (default execute-api endpoint);
 /// - `PUBLIC_EVENTS_URL`, `PUBLIC_USAGE_TRIGGERS_URL`: override one route's public URL;
 /// - `MAX_BODY_BYTES` (default 262144), `DEDUP_WINDOW_HOURS` (default 48, at least 24);
 /// - `SIGNATURE_FAILURE_STATUS`: 503 (default) or 403; `RETRY_AFTER_SECONDS` (default 60).
 pub fn settings_from(var: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+    read_settings(&var)
+}
+
+fn read_settings(var: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
     let base = var("PUBLIC_BASE_URL").filter(|v| !v.trim().is_empty());
+    if base.as_deref().map(str::trim) == Some("auto") {
+        let placeholder = |k: &str| {
+            if k == "PUBLIC_BASE_URL" {
+                Some("https://from-request.invalid".into())
+            } else {
+                var(k)
+            }
+        };
+        let mut settings = read_settings(&placeholder)?;
+        settings.base_url_from_request = true;
+        return Ok(settings);
+    }
     let mut settings = Settings::for_base_url(base.as_deref().unwrap_or(""));
     match (
         base,
@@ -243,6 +266,21 @@ mod tests {
             }
         );
         assert_eq!(s.dedup_window, DEFAULT_DEDUP_WINDOW);
+    }
+
+    #[test]
+    fn auto_takes_the_base_url_from_each_request() {
+        let s = settings_from(env(&[
+            ("PUBLIC_BASE_URL", "auto"),
+            ("SIGNATURE_FAILURE_STATUS", "403"),
+        ]))
+        .unwrap();
+        assert!(s.base_url_from_request);
+        assert_eq!(
+            s.signature_failure,
+            SignatureFailureAnswer::Forbidden,
+            "the other settings still apply"
+        );
     }
 
     #[test]

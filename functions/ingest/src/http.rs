@@ -20,6 +20,8 @@ pub struct HttpRequest<'a> {
     pub body: &'a [u8],
     pub request_id: &'a str,
     pub deadline: Instant,
+    /// The base URL API Gateway says it was called at (used with `PUBLIC_BASE_URL=auto`).
+    pub public_base_url: Option<&'a str>,
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -82,6 +84,7 @@ where
             body: request.body,
             request_id: request.request_id,
             deadline: request.deadline,
+            public_base_url: request.public_base_url,
         })
         .await;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);

@@ -4,6 +4,7 @@ use crate::http::{HttpRequest, handle};
 use crate::ports::{DedupStore, EventPublisher};
 use crate::service::{Clock, Ingest};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use twilio_events::metrics::MetricsSink;
@@ -59,6 +60,7 @@ where
     let deadline = deadline(context.map(|c| c.deadline), received);
     // The raw path without the stage lambda_http adds; the signature never depends on it.
     let path = request.raw_http_path().to_owned();
+    let public_base_url = public_base_url(&request);
     let response = handle(
         ingest,
         HttpRequest {
@@ -69,9 +71,26 @@ where
             body: request.body().as_ref(),
             request_id: &request_id,
             deadline,
+            public_base_url: public_base_url.as_deref(),
         },
     )
     .await;
     let (parts, body) = response.into_parts();
     Response::from_parts(parts, Body::Text(body))
+}
+
+/// `https://<domain name>[/<stage>]` from API Gateway's request context: for the default
+/// execute-api endpoint, exactly the base of the URL Twilio called.
+fn public_base_url(request: &Request) -> Option<String> {
+    match request.request_context_ref()? {
+        lambda_http::request::RequestContext::ApiGatewayV2(context) => {
+            let domain = context.domain_name.as_deref().filter(|d| !d.is_empty())?;
+            Some(match context.stage.as_deref() {
+                None | Some("$default") | Some("") => format!("https://{domain}"),
+                Some(stage) => format!("https://{domain}/{stage}"),
+            })
+        }
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
 }

@@ -36,6 +36,14 @@ pub enum Route {
 }
 
 impl Route {
+    /// The route's path below the base URL.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Events => "/twilio/events",
+            Self::UsageTriggers => "/twilio/usage-triggers",
+        }
+    }
+
     /// The route a request path ends with (stages, custom domains and base paths come before).
     pub fn from_path(path: &str) -> Option<Self> {
         let path = path.trim_end_matches('/');
@@ -62,6 +70,8 @@ pub struct IngestRequest<'a> {
     pub request_id: &'a str,
     /// When the answer must be on its way (the Lambda deadline, or Twilio's 5 seconds).
     pub deadline: Instant,
+    /// With `PUBLIC_BASE_URL=auto`: the base URL from API Gateway's request context.
+    pub public_base_url: Option<&'a str>,
 }
 
 /// The answer for Twilio.
@@ -295,9 +305,18 @@ where
     }
 
     fn verify(&self, request: &IngestRequest<'_>) -> Result<(), VerifyError> {
-        let base = match request.route {
-            Route::Events => &self.settings.events_url,
-            Route::UsageTriggers => &self.settings.usage_triggers_url,
+        let from_request;
+        let base = match (self.settings.base_url_from_request, request.route) {
+            (true, route) => {
+                // No request context (not behind API Gateway): nothing can match.
+                let origin = request
+                    .public_base_url
+                    .ok_or(VerifyError::SignatureMismatch)?;
+                from_request = format!("{}{}", origin.trim_end_matches('/'), route.path());
+                &from_request
+            }
+            (false, Route::Events) => &self.settings.events_url,
+            (false, Route::UsageTriggers) => &self.settings.usage_triggers_url,
         };
         // The URL Twilio signed: the public URL plus the query string exactly as received.
         let url: Cow<'_, str> = match request.raw_query.filter(|q| !q.is_empty()) {

@@ -105,6 +105,7 @@ async fn deliver(
             body: &signed.body,
             request_id: "req-1",
             deadline: Instant::now() + Duration::from_secs(3),
+            public_base_url: None,
         })
         .await
 }
@@ -192,6 +193,7 @@ async fn signature_failures_never_get_in() {
             body: &delivery.body,
             request_id: "r",
             deadline: Instant::now() + Duration::from_secs(3),
+            public_base_url: None,
         })
         .await;
     assert_eq!(unsigned.status, 401);

@@ -245,6 +245,7 @@ where
             body: &body,
             request_id: &request_id,
             deadline: Instant::now() + ANSWER_WITHIN,
+            public_base_url: None,
         },
     )
     .await
