@@ -3,6 +3,8 @@
 //! ([`status`]).
 
 pub mod event;
+#[cfg(feature = "aws")]
+pub mod logging;
 pub mod metrics;
 pub mod quarantine;
 pub mod signature;

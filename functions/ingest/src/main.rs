@@ -18,14 +18,7 @@ fn required(name: &'static str) -> Result<String, String> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_current_span(false)
-        .without_time()
-        .init();
+    twilio_events::logging::init_json_logs();
 
     let settings = settings_from(|k| std::env::var(k).ok())?;
     let aws = aws_config::load_from_env().await;

@@ -469,8 +469,14 @@ where
         summary.publish_failures = failed.len();
         metrics.count("Accepted", done.len());
         metrics.count("PublishFailures", failed.len());
-        for item in &to_publish {
-            tracing::debug!(request_id = request.request_id, event_id = %item.event.id, event_type = %item.event.event_type, "claimed");
+        if !to_publish.is_empty() {
+            // Event ids and types only: they identify what happened without personal data.
+            let ids: Vec<&str> = to_publish.iter().map(|a| a.event.id.as_ref()).collect();
+            let types: Vec<&str> = to_publish
+                .iter()
+                .map(|a| a.event.event_type.as_ref())
+                .collect();
+            tracing::info!(request_id = request.request_id, event_ids = ?ids, event_types = ?types, published = done.len(), "published");
         }
 
         // Mark and release concurrently: one round trip.

@@ -6,13 +6,7 @@ use twilio_events::quarantine::SqsQuarantine;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .init();
+    twilio_events::logging::init_json_logs();
 
     let settings = Settings::from_env()?;
     let aws = aws_config::load_from_env().await;
