@@ -13,6 +13,9 @@
 #   services.sh status          show what runs; exit 0 if both run, 3 otherwise
 #   services.sh install-bench   venv with infra/bench/requirements.txt (Twilio's Python helper, for
 #                               infra/bench/python_reference.py); prints the venv's python path
+#   services.sh install-tools   venv with the template checkers, cfn-lint and the AWS SAM CLI (PyPI,
+#                               pinned below; idempotent); prints the venv's bin dir.
+#                               infra/scripts/sam-build.sh adds cargo-lambda to it.
 #
 # Environment (all optional):
 #   TWILIO_EVENTS_CACHE    install dir            (default ~/.cache/twilio-events)
@@ -46,6 +49,11 @@ MOTO_VENV="$CACHE_DIR/moto-$MOTO_VERSION"
 DDB_DIR="$CACHE_DIR/dynamodb-local-$DDB_LOCAL_VERSION"
 BENCH_VENV="$CACHE_DIR/bench-venv"
 BENCH_REQUIREMENTS="$REPO_ROOT/infra/bench/requirements.txt"
+
+# Template checkers (install-tools). aws-sam-cli runs its own cfn-lint for `sam validate --lint`.
+CFN_LINT_VERSION=1.58.0
+SAM_CLI_VERSION=1.170.0
+TOOLS_VENV="$CACHE_DIR/tools-sam-$SAM_CLI_VERSION-cfn-lint-$CFN_LINT_VERSION"
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
@@ -141,6 +149,23 @@ cmd_install_bench() {
         log "bench venv: installed"
     fi
     printf '%s\n' "$BENCH_VENV/bin/python"
+}
+
+cmd_install_tools() {
+    lock "$CACHE_DIR"
+    # The marker is written last, so an interrupted install is redone from scratch.
+    if [[ -f "$TOOLS_VENV/.installed" && -x "$TOOLS_VENV/bin/sam" && -x "$TOOLS_VENV/bin/cfn-lint" ]]; then
+        log "tools (aws-sam-cli $SAM_CLI_VERSION, cfn-lint $CFN_LINT_VERSION): already installed ($TOOLS_VENV)"
+    else
+        ensure_cmd "$PYTHON" python3-venv
+        log "tools: creating venv and pip install aws-sam-cli==$SAM_CLI_VERSION cfn-lint==$CFN_LINT_VERSION (about 30 s)"
+        rm -rf "$TOOLS_VENV"
+        "$PYTHON" -m venv "$TOOLS_VENV"
+        "$TOOLS_VENV/bin/pip" install --quiet "aws-sam-cli==$SAM_CLI_VERSION" "cfn-lint==$CFN_LINT_VERSION" >&2
+        "$TOOLS_VENV/bin/pip" freeze >"$TOOLS_VENV/.installed"
+        log "tools: installed"
+    fi
+    printf '%s\n' "$TOOLS_VENV/bin"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -331,11 +356,12 @@ cmd_status() {
 case "${1:-}" in
 install) cmd_install ;;
 install-bench) cmd_install_bench ;;
+install-tools) cmd_install_tools ;;
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 *)
-    echo "usage: $0 {install|start|stop|status|install-bench}" >&2
+    echo "usage: $0 {install|start|stop|status|install-bench|install-tools}" >&2
     exit 2
     ;;
 esac

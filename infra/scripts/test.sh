@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's full test command (CI runs it through .ci/run):
-#   install and start the local AWS emulators (infra/scripts/services.sh), then
+#   install and start the local AWS emulators (infra/scripts/services.sh), check template.yaml
+#   (cfn-lint, sam validate --lint; offline), then
 #   cargo fmt --check, cargo clippy -D warnings, cargo test --workspace --all-targets [ARGS...].
 # Extra arguments go to `cargo test`, e.g.  infra/scripts/test.sh -p some-crate -- --nocapture
 # Exits with cargo's status; the emulators are stopped on any exit.
@@ -18,6 +19,18 @@ step() { printf '\n==> [test.sh %4ds] %s\n' "$SECONDS" "$*" >&2; }
 
 step "services.sh install (moto_server, DynamoDB Local)"
 bash infra/scripts/services.sh install
+
+step "template.yaml: cfn-lint and sam validate --lint"
+tools_bin="$(bash infra/scripts/services.sh install-tools)"
+# Both work offline; a region and dummy credentials keep them from looking for real ones, and
+# telemetry and update checks stay off.
+(
+    export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test \
+        AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true SAM_CLI_TELEMETRY=0 \
+        SAM_CLI_DISABLE_UPDATE_CHECK=1
+    "$tools_bin/cfn-lint" template.yaml
+    "$tools_bin/sam" validate --lint --template template.yaml
+)
 
 # Set before start, so that a half-started set (one service up, the other failed) is stopped too.
 # INT/TERM go through exit so that the EXIT trap runs and the status says what happened.
