@@ -31,6 +31,8 @@ enum Command {
     /// Read the local stream.
     #[command(subcommand)]
     Stream(commands::stream::StreamCommand),
+    /// Connect a Twilio account to the deployed stack: webhook sink, validation, subscription.
+    Setup(commands::setup::SetupArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Parse(args) => commands::parse::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Stream(command) => commands::stream::run(command),
+        Command::Setup(args) => commands::setup::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
