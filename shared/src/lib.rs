@@ -3,6 +3,7 @@
 //! ([`status`]).
 
 pub mod event;
+pub mod jsonl;
 #[cfg(feature = "aws")]
 pub mod logging;
 pub mod metrics;

@@ -7,7 +7,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::future::Future;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -104,48 +103,29 @@ impl<T: Quarantine> Quarantine for std::sync::Arc<T> {
 /// A JSON-lines file, one item a line (`<data-dir>/quarantine.jsonl` under `serve`).
 #[derive(Debug)]
 pub struct FileQuarantine {
-    path: PathBuf,
-    lock: Mutex<()>,
+    file: crate::jsonl::JsonLines<QuarantinedItem>,
 }
 
 impl FileQuarantine {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
-            path: path.into(),
-            lock: Mutex::new(()),
+            file: crate::jsonl::JsonLines::new(path),
         }
     }
 
     pub fn path(&self) -> &std::path::Path {
-        &self.path
+        self.file.path()
     }
 
     /// Everything quarantined so far.
     pub fn items(&self) -> Vec<QuarantinedItem> {
-        std::fs::read_to_string(&self.path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        self.file.read_all()
     }
 }
 
 impl Quarantine for FileQuarantine {
     async fn put(&self, item: QuarantinedItem) -> Result<(), QuarantineError> {
-        let mut line = serde_json::to_vec(&item).map_err(|e| QuarantineError(e.to_string()))?;
-        line.push(b'\n');
-        let _guard = self
-            .lock
-            .lock()
-            .map_err(|_| QuarantineError("lock poisoned".into()))?;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| QuarantineError(format!("{}: {e}", self.path.display())))?;
-        file.write_all(&line)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| QuarantineError(format!("{}: {e}", self.path.display())))
+        self.file.append(&item).map_err(QuarantineError)
     }
 }
 

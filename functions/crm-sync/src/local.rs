@@ -7,9 +7,9 @@ use crate::crm::{AnyCrm, Crm, CrmError, HttpCrm, Secret};
 use crate::ledger::{Claim, LedgerError, LedgerRow, Settled, StatusLedger, decide};
 use crate::processor::{CrmSync, Settings};
 use crate::update::StatusUpdate;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use twilio_events::jsonl::JsonLines;
 use twilio_events::metrics::NoMetrics;
 use twilio_events::quarantine::FileQuarantine;
 
@@ -140,47 +140,29 @@ impl StatusLedger for SqliteStatusLedger {
 /// A CRM that appends each update it is given to a JSON-lines file.
 #[derive(Debug)]
 pub struct JsonlCrm {
-    path: PathBuf,
-    lock: Mutex<()>,
+    file: JsonLines<StatusUpdate>,
 }
 
 impl JsonlCrm {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
-            path: path.into(),
-            lock: Mutex::new(()),
+            file: JsonLines::new(path),
         }
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     /// Every update written so far.
     pub fn updates(&self) -> Vec<StatusUpdate> {
-        std::fs::read_to_string(&self.path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        self.file.read_all()
     }
 }
 
 impl Crm for JsonlCrm {
     async fn push(&self, update: &StatusUpdate) -> Result<(), CrmError> {
-        let mut line =
-            serde_json::to_vec(update).map_err(|e| CrmError::Connection(e.to_string()))?;
-        line.push(b'\n');
-        let _guard = self
-            .lock
-            .lock()
-            .map_err(|_| CrmError::Connection("lock poisoned".into()))?;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .and_then(|mut f| f.write_all(&line))
-            .map_err(|e| CrmError::Connection(format!("{}: {e}", self.path.display())))
+        self.file.append(update).map_err(CrmError::Connection)
     }
 }
 

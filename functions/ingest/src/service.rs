@@ -390,6 +390,10 @@ where
         let mut seen = HashSet::new();
         let mut accepted = Vec::with_capacity(events.len());
         for event in events {
+            if let twilio_events::event::Detail::Test(test) = &event.detail {
+                // What `twilio-events setup` (or a person) posts to /v1/Sinks/{Sid}/Validate.
+                tracing::info!(request_id = token, test_id = %test.test_id, "sink test event received");
+            }
             if let Some(time) = event.timestamp() {
                 metrics.add(
                     "EventAge",

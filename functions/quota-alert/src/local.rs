@@ -8,9 +8,9 @@ use crate::store::{
     AlertClaim, AlertLedger, Claim, Increment, Recorded, StoreError, UsageCounter, wall_clock,
 };
 use rusqlite::{Connection, OptionalExtension, params};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use twilio_events::jsonl::JsonLines;
 use twilio_events::metrics::NoMetrics;
 use twilio_events::quarantine::FileQuarantine;
 use twilio_events::stream::BatchProcessor;
@@ -207,52 +207,32 @@ impl AlertLedger for SqliteUsageCounter {
 /// Prints each alert to stderr and appends its JSON to a file, one object a line.
 #[derive(Debug)]
 pub struct FileAlertPublisher {
-    path: PathBuf,
-    lock: Mutex<()>,
+    file: JsonLines<Alert>,
 }
 
 impl FileAlertPublisher {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
-            path: path.into(),
-            lock: Mutex::new(()),
+            file: JsonLines::new(path),
         }
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     /// Every alert written so far.
     pub fn alerts(&self) -> Vec<Alert> {
-        std::fs::read_to_string(&self.path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        self.file.read_all()
     }
 }
 
 impl AlertPublisher for FileAlertPublisher {
     async fn publish(&self, alert: &Alert) -> Result<(), PublishError> {
-        let failed = |detail: String| PublishError {
+        self.file.append(alert).map_err(|detail| PublishError {
             quota: alert.quota.clone(),
             detail,
-        };
-        let mut line = serde_json::to_vec(alert).map_err(|e| failed(e.to_string()))?;
-        line.push(b'\n');
-        let _guard = self
-            .lock
-            .lock()
-            .map_err(|_| failed("lock poisoned".into()))?;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| failed(format!("{}: {e}", self.path.display())))?;
-        file.write_all(&line)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| failed(format!("{}: {e}", self.path.display())))?;
+        })?;
         eprintln!("quota alert: {}", alert.summary);
         Ok(())
     }
