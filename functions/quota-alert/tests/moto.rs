@@ -316,7 +316,7 @@ async fn a_bad_quota_configuration_in_ssm_fails_at_start_naming_the_field() {
     // GIVEN a quota document in SSM Parameter Store whose third quota has a threshold of 1.5
     let aws = aws().await;
     let ssm = aws_sdk_ssm::Client::new(&aws);
-    let name = format!("/{}/quotas", unique("ssm"));
+    let name = format!("/{}/quotas", unique("quota-doc"));
     let bad = r#"{"quotas": [
         {"name": "a", "counts": "messages", "window": "day", "limit": 10},
         {"name": "b", "counts": "calls", "window": "day", "limit": 10},

@@ -8,47 +8,17 @@ pub mod events;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use twilio_events::stream::{BatchProcessor, StreamRecord};
 
-fn endpoint(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: start the emulators: infra/scripts/test.sh (or eval \"$(bash infra/scripts/services.sh start)\")")
-    })
-}
-
-pub fn moto() -> String {
-    endpoint("TWILIO_EVENTS_TEST_MOTO")
-}
-
-pub fn ddb_local() -> String {
-    endpoint("TWILIO_EVENTS_TEST_DDB_LOCAL")
-}
+/// The emulators, as the whole workspace's tests reach them.
+#[allow(unused_imports)]
+pub use twilio_events_testkit::aws::{
+    ddb_local_endpoint as ddb_local, moto_endpoint as moto, sdk_config, unique,
+};
 
 pub async fn sdk(endpoint_url: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint_url)
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .load()
-        .await
-}
-
-/// A name no other test (or run) uses.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    sdk_config(endpoint_url).await
 }
 
 /// A status ledger table on DynamoDB Local, as README.md describes it.

@@ -1,63 +1,22 @@
 //! Local AWS (moto_server) for the integration tests: clients, unique resources, SNS→SQS.
 #![allow(dead_code)]
 
-use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::config::Credentials;
 use quota_alert::Alert;
-use std::sync::atomic::{AtomicU32, Ordering};
 use twilio_events::stream::StreamRecord;
 
-/// The moto_server endpoint, or a clear failure: these tests never pass vacuously.
-pub fn moto_endpoint() -> String {
-    std::env::var("TWILIO_EVENTS_TEST_MOTO").unwrap_or_else(|_| {
-        panic!(
-            "TWILIO_EVENTS_TEST_MOTO is not set: start the emulators: infra/scripts/test.sh \
-             (or eval \"$(infra/scripts/services.sh start)\")"
-        )
-    })
-}
-
-/// AWS's own DynamoDB engine (DynamoDB Local), which services.sh starts beside moto: exact
-/// transaction semantics, and fast where moto copies a whole table per transaction.
-pub fn dynamodb_local_endpoint() -> String {
-    std::env::var("TWILIO_EVENTS_TEST_DDB_LOCAL").unwrap_or_else(|_| {
-        panic!(
-            "TWILIO_EVENTS_TEST_DDB_LOCAL is not set: start the emulators: infra/scripts/test.sh \
-             (or eval \"$(infra/scripts/services.sh start)\")"
-        )
-    })
-}
+/// The emulators, as the whole workspace's tests reach them.
+#[allow(unused_imports)]
+pub use twilio_events_testkit::aws::{
+    ddb_local_endpoint as dynamodb_local_endpoint, moto_endpoint, sdk_config, unique,
+};
 
 pub async fn aws() -> aws_config::SdkConfig {
-    config_for(moto_endpoint()).await
+    sdk_config(&moto_endpoint()).await
 }
 
 /// A DynamoDB client for DynamoDB Local.
 pub async fn dynamodb_local() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&config_for(dynamodb_local_endpoint()).await)
-}
-
-async fn config_for(endpoint: String) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .load()
-        .await
-}
-
-/// A name no other test (or test run) uses.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!(
-        "qa-{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    aws_sdk_dynamodb::Client::new(&sdk_config(&dynamodb_local_endpoint()).await)
 }
 
 /// An SNS topic delivering to an SQS queue, to read the alerts back.
