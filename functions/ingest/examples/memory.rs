@@ -43,27 +43,8 @@ async fn main() {
         format!("mem-events-{run}"),
         format!("mem-q-{run}"),
     );
-    use aws_sdk_dynamodb::types::*;
-    ddb.create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("moto_server must be running (AWS_ENDPOINT_URL)");
+    // Panics with a clear message when moto_server is not reachable.
+    twilio_events_testkit::aws::create_dedup_table(&ddb, &table).await;
     kinesis
         .create_stream()
         .stream_name(&stream)
