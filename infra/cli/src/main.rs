@@ -3,6 +3,7 @@
 mod commands;
 mod secrets;
 mod serve;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 use commands::{InputError, Outcome};
@@ -33,6 +34,8 @@ enum Command {
     Stream(commands::stream::StreamCommand),
     /// Connect a Twilio account to the deployed stack: webhook sink, validation, subscription.
     Setup(commands::setup::SetupArgs),
+    /// Send realistic Twilio traffic, delivered as Twilio delivers; report lost and duplicated.
+    Simulate(commands::simulate::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Stream(command) => commands::stream::run(command),
         Command::Setup(args) => commands::setup::run(args),
+        Command::Simulate(args) => commands::simulate::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 pub mod parse;
 pub mod setup;
 pub mod sign;
+pub mod simulate;
 pub mod stream;
 pub mod verify;
 

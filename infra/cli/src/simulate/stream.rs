@@ -1,0 +1,116 @@
+//! Reading back what reached the stream: the local store of `serve`, or a Kinesis stream.
+//! Returns how many times each of our event ids appears.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamReadError {
+    #[error("cannot read the local stream in {dir}: {reason} (is it the --data-dir `serve` uses?)")]
+    Local { dir: String, reason: String },
+    #[error(
+        "cannot read the Kinesis stream {stream}: {reason} (check the name, AWS_ENDPOINT_URL and the credentials)"
+    )]
+    Kinesis { stream: String, reason: String },
+}
+
+/// The `id` of a stored event (the stream holds each event's JSON as received).
+fn event_id(data: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    serde_json::from_slice::<Id>(data).ok().map(|e| e.id)
+}
+
+fn count(counts: &mut HashMap<String, u32>, ours: &HashSet<&str>, data: &[u8]) {
+    if let Some(id) = event_id(data) {
+        if ours.contains(id.as_str()) {
+            *counts.entry(id).or_default() += 1;
+        }
+    }
+}
+
+/// Occurrences of our ids in the local stream under `dir`.
+pub fn read_local(
+    dir: &Path,
+    ours: &HashSet<&str>,
+) -> Result<HashMap<String, u32>, StreamReadError> {
+    let error = |reason: String| StreamReadError::Local {
+        dir: dir.display().to_string(),
+        reason,
+    };
+    if !ingest::local::database_path(dir).exists() {
+        return Err(error("no twilio-events.db there".into()));
+    }
+    let store = ingest::local::LocalStore::open(dir).map_err(|e| error(e.to_string()))?;
+    let mut counts = HashMap::new();
+    let mut after = 0i64;
+    loop {
+        let batch = store
+            .read_after(after, 5_000)
+            .map_err(|e| error(e.to_string()))?;
+        let Some(last) = batch.last() else { break };
+        after = last
+            .sequence_number
+            .parse()
+            .map_err(|_| error(format!("bad sequence number {}", last.sequence_number)))?;
+        for record in &batch {
+            count(&mut counts, ours, &record.data);
+        }
+    }
+    Ok(counts)
+}
+
+/// Occurrences of our ids in every shard of a Kinesis stream, from its start.
+pub async fn read_kinesis(
+    stream: &str,
+    ours: &HashSet<&str>,
+) -> Result<HashMap<String, u32>, StreamReadError> {
+    let error = |reason: String| StreamReadError::Kinesis {
+        stream: stream.to_owned(),
+        reason,
+    };
+    let config = aws_config::load_from_env().await;
+    let client = aws_sdk_kinesis::Client::new(&config);
+    let shards = client
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .map_err(|e| error(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string()))?;
+    let mut counts = HashMap::new();
+    for shard in shards.shards() {
+        let iterator = client
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .map_err(|e| error(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string()))?;
+        let mut next = iterator.shard_iterator().map(str::to_owned);
+        let mut empty_reads = 0;
+        while let Some(it) = next {
+            let page = client
+                .get_records()
+                .shard_iterator(it)
+                .limit(10_000)
+                .send()
+                .await
+                .map_err(|e| error(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string()))?;
+            for record in page.records() {
+                count(&mut counts, ours, record.data().as_ref());
+            }
+            let caught_up = page.millis_behind_latest().unwrap_or(0) == 0;
+            if page.records().is_empty() {
+                empty_reads += 1;
+                if caught_up || empty_reads > 20 {
+                    break;
+                }
+            }
+            next = page.next_shard_iterator().map(str::to_owned);
+        }
+    }
+    Ok(counts)
+}

@@ -1,0 +1,460 @@
+//! What Twilio would send: message lifecycles, calls, sink test events, TaskRouter rate-limit
+//! events and Usage Trigger callbacks, with realistic mixes and timing, then the delivery plan
+//! (duplicates delivered again later, events of one resource delivered out of order).
+
+use std::collections::HashMap;
+use twilio_events::signature::BodyEncoding;
+
+/// A small, seedable PRNG (SplitMix64): reproducible runs without a dependency.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    /// Uniform in [lo, hi).
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        if hi <= lo {
+            return lo;
+        }
+        lo + self.next_u64() % (hi - lo)
+    }
+
+    /// Exponentially distributed with the given mean (for arrival gaps and delays).
+    pub fn exp(&mut self, mean: f64) -> f64 {
+        -mean * (1.0 - self.unit()).ln()
+    }
+}
+
+/// Where a delivery goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Route {
+    Events,
+    UsageTriggers,
+}
+
+impl Route {
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::Events => "/twilio/events",
+            Route::UsageTriggers => "/twilio/usage-triggers",
+        }
+    }
+
+    pub fn encoding(self) -> BodyEncoding {
+        match self {
+            Route::Events => BodyEncoding::Json,
+            Route::UsageTriggers => BodyEncoding::Form,
+        }
+    }
+}
+
+/// One generated event: the id it has in the stream, and the body of its delivery.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// The CloudEvent id the stream will hold (for Usage Triggers: the id ingest derives).
+    pub id: String,
+    pub kind: &'static str,
+    pub route: Route,
+    pub body: bytes::Bytes,
+    /// Index of the resource (message, call…) it belongs to, and its rank in the lifecycle.
+    pub resource: usize,
+    pub step: usize,
+    /// Simulated time since the start, in milliseconds.
+    pub at_ms: u64,
+}
+
+/// The events, and the order of deliveries (indices into `events`; a duplicate appears twice).
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub events: Vec<Event>,
+    pub deliveries: Vec<usize>,
+    /// Deliveries that are a second copy of an event.
+    pub duplicates: usize,
+    /// Events delivered before an earlier event of the same resource.
+    pub reordered: usize,
+    pub by_kind: HashMap<&'static str, usize>,
+}
+
+const ACCOUNT: &str = "AC0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+/// Example numbers from the reserved 555-01xx range: never a real subscriber.
+const FROM: &str = "+12065550100";
+const TO: &str = "+14155550199";
+
+struct Generator<'a> {
+    rng: &'a mut Rng,
+    run: u64,
+    next_id: u64,
+    events: Vec<Event>,
+    start: time::OffsetDateTime,
+}
+
+impl Generator<'_> {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}{:016x}{:016x}", self.run, self.next_id)
+    }
+
+    fn timestamp(&self, at_ms: u64) -> String {
+        let t = self.start + time::Duration::milliseconds(at_ms as i64);
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| "2026-11-26T10:00:00Z".into())
+    }
+
+    fn push_json(
+        &mut self,
+        kind: &'static str,
+        resource: usize,
+        step: usize,
+        at_ms: u64,
+        json: serde_json::Value,
+    ) {
+        let id = json["id"].as_str().unwrap_or_default().to_owned();
+        let body = format!("[{json}]");
+        self.events.push(Event {
+            id,
+            kind,
+            route: Route::Events,
+            body: body.into(),
+            resource,
+            step,
+            at_ms,
+        });
+    }
+
+    /// queued → sent → delivered (→ read) | undelivered | failed, as Twilio reports them.
+    fn message(&mut self, resource: usize, t0: u64) {
+        let sid = format!("SM{:016x}{:016x}", self.run, resource as u64);
+        let r = self.rng.unit();
+        let (statuses, error): (&[&str], Option<u32>) = if r < 0.80 {
+            (&["queued", "sent", "delivered"], None)
+        } else if r < 0.90 {
+            (&["queued", "sent", "delivered", "read"], None)
+        } else if r < 0.96 {
+            (&["queued", "sent", "undelivered"], Some(30003))
+        } else {
+            (&["queued", "failed"], Some(30008))
+        };
+        let segments = 1 + u32::from(self.rng.chance(0.15));
+        let mut at = t0;
+        for (step, status) in statuses.iter().enumerate() {
+            at += match *status {
+                "queued" => 0,
+                "sent" | "failed" => 200 + self.rng.exp(800.0) as u64,
+                "delivered" | "undelivered" => 1_000 + self.rng.exp(4_000.0) as u64,
+                _ => 10_000 + self.rng.exp(120_000.0) as u64,
+            };
+            let id = self.id("EZ");
+            let mut data = serde_json::json!({
+                "messageSid": sid,
+                "timestamp": self.timestamp(at),
+                "accountSid": ACCOUNT,
+                "eventName": format!("com.twilio.messaging.message.{status}"),
+                "apiVersion": "2010-04-01",
+                "from": FROM,
+                "to": TO,
+                "messageStatus": status.to_uppercase(),
+                "numberOfSegments": segments,
+            });
+            if let (Some(code), true) = (error, matches!(*status, "undelivered" | "failed")) {
+                data["errorCode"] = code.into();
+            }
+            let json = serde_json::json!({
+                "specversion": "1.0",
+                "type": format!("com.twilio.messaging.message.{status}"),
+                "source": format!("/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json"),
+                "id": id,
+                "dataschema": "https://events-schemas.twilio.com/Messaging.MessageStatus/7",
+                "datacontenttype": "application/json",
+                "time": self.timestamp(at),
+                "data": data,
+            });
+            self.push_json("message", resource, step, at, json);
+        }
+    }
+
+    /// initiated → ringing → answered → completed, or a busy / unanswered call.
+    fn call(&mut self, resource: usize, t0: u64) {
+        let sid = format!("CA{:016x}{:016x}", self.run, resource as u64);
+        let r = self.rng.unit();
+        let (statuses, final_status): (&[&str], &str) = if r < 0.75 {
+            (
+                &["initiated", "ringing", "answered", "completed"],
+                "completed",
+            )
+        } else if r < 0.90 {
+            (&["initiated", "ringing", "completed"], "no-answer")
+        } else {
+            (&["initiated", "ringing", "completed"], "busy")
+        };
+        let talk = 5_000 + self.rng.exp(90_000.0) as u64;
+        let mut at = t0;
+        for (step, status) in statuses.iter().enumerate() {
+            at += match *status {
+                "initiated" => 0,
+                "ringing" => 300 + self.rng.exp(700.0) as u64,
+                "answered" => 2_000 + self.rng.exp(6_000.0) as u64,
+                _ if final_status == "completed" => talk,
+                _ => 20_000 + self.rng.exp(5_000.0) as u64,
+            };
+            let call_status = match *status {
+                "answered" => "in-progress",
+                "completed" => final_status,
+                other => other,
+            };
+            let duration = if *status == "completed" && final_status == "completed" {
+                talk / 1000
+            } else {
+                0
+            };
+            let id = self.id("EZ");
+            let json = serde_json::json!({
+                "specversion": "1.0",
+                "type": format!("com.twilio.voice.status-callback.call.{status}"),
+                "source": format!("/2010-04-01/Accounts/{ACCOUNT}/Calls/{sid}.json"),
+                "id": id,
+                "dataschema": "https://events-schemas.twilio.com/Voice.WebhookEvent/2",
+                "datacontenttype": "application/json",
+                "time": self.timestamp(at),
+                "data": {
+                    "request": {
+                        "method": "POST",
+                        "parameters": {
+                            "CallSid": sid,
+                            "AccountSid": ACCOUNT,
+                            "CallStatus": call_status,
+                            "CallDuration": duration.to_string(),
+                            "Direction": "outbound-api",
+                            "From": FROM,
+                            "To": TO,
+                            "ApiVersion": "2010-04-01",
+                        }
+                    }
+                },
+            });
+            self.push_json("call", resource, step, at, json);
+        }
+    }
+
+    /// The sink test event Twilio sends when a sink is created or tested.
+    fn test_event(&mut self, resource: usize, t0: u64) {
+        let id = self.id("EZ");
+        let test_id = format!("{:016x}-{resource}", self.run);
+        let json = serde_json::json!({
+            "specversion": "1.0",
+            "type": "com.twilio.eventstreams.test-event",
+            "source": "Sink",
+            "id": id,
+            "dataschema": "https://events-schemas.twilio.com/EventStreams.TestSink/1",
+            "datacontenttype": "application/json",
+            "time": self.timestamp(t0),
+            "data": serde_json::json!({ "test_id": test_id }).to_string(),
+        });
+        self.push_json("test", resource, 0, t0, json);
+    }
+
+    /// A TaskRouter API rate-limit report.
+    fn rate_limit(&mut self, resource: usize, t0: u64) {
+        let id = self.id("EZ");
+        let limit = 25;
+        let current = self.rng.range(15, 40);
+        let json = serde_json::json!({
+            "specversion": "1.0",
+            "type": "com.twilio.apiusage.taskrouter.ratelimits",
+            "source": format!("/v1/Accounts/{ACCOUNT}/RateLimits"),
+            "id": id,
+            "dataschema": "https://events-schemas.twilio.com/Twilio.RateLimitResults/2",
+            "datacontenttype": "application/json",
+            "time": self.timestamp(t0),
+            "data": {
+                "account_sid": ACCOUNT,
+                "product": "taskrouter",
+                "resource_key": format!("WS{:032x}", resource % 4),
+                "current_rate": current,
+                "rate_limit": limit,
+                "rate_limited": current > limit,
+            },
+        });
+        self.push_json("ratelimit", resource, 0, t0, json);
+    }
+
+    /// A Usage Trigger callback: a form POST; ingest derives the event id from its fields.
+    fn usage_trigger(&mut self, resource: usize, t0: u64) -> bool {
+        let trigger_sid = format!("UT{:016x}{:016x}", self.run, resource as u64);
+        let fired = self.start + time::Duration::milliseconds(t0 as i64);
+        let date = fired
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap_or_default();
+        let value = 1_000 * self.rng.range(1, 10);
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("AccountSid", ACCOUNT)
+            .append_pair("UsageTriggerSid", &trigger_sid)
+            .append_pair("DateFired", &date)
+            .append_pair("Recurring", "daily")
+            .append_pair("UsageCategory", "sms")
+            .append_pair("TriggerBy", "count")
+            .append_pair("TriggerValue", &value.to_string())
+            .append_pair("CurrentValue", &(value + self.rng.range(0, 50)).to_string())
+            .append_pair(
+                "UsageRecordUri",
+                &format!("/2010-04-01/Accounts/{ACCOUNT}/Usage/Records/Today.json?Category=sms"),
+            )
+            .append_pair("IdempotencyToken", &format!("{trigger_sid}-{t0}"))
+            .finish();
+        let Ok(event) = twilio_events::usage_trigger::usage_trigger_event(body.as_bytes()) else {
+            return false;
+        };
+        self.events.push(Event {
+            id: event.id.into_owned(),
+            kind: "usage-trigger",
+            route: Route::UsageTriggers,
+            body: body.into(),
+            resource,
+            step: 0,
+            at_ms: t0,
+        });
+        true
+    }
+}
+
+/// Generates `count` events (resources arriving at `rate_per_s` simulated), then the plan.
+pub fn generate(seed: u64, count: usize, duplicates: f64, reorder: f64) -> Plan {
+    let mut rng = Rng::new(seed);
+    let run = rng.next_u64();
+    let start = time::OffsetDateTime::now_utc();
+    let mut generator = Generator {
+        rng: &mut rng,
+        run,
+        next_id: 0,
+        events: Vec::with_capacity(count + 4),
+        start,
+    };
+    let mut t = 0f64;
+    let mut resource = 0;
+    while generator.events.len() < count {
+        t += generator.rng.exp(20.0);
+        let at = t as u64;
+        let r = generator.rng.unit();
+        if r < 0.70 {
+            generator.message(resource, at);
+        } else if r < 0.92 {
+            generator.call(resource, at);
+        } else if r < 0.96 {
+            generator.rate_limit(resource, at);
+        } else if r < 0.985 {
+            generator.usage_trigger(resource, at);
+        } else {
+            generator.test_event(resource, at);
+        }
+        resource += 1;
+    }
+    let mut events = generator.events;
+    events.truncate(count);
+    // Twilio sends events roughly in the order they happen.
+    events.sort_by_key(|e| (e.at_ms, e.resource, e.step));
+    let mut plan = Plan {
+        deliveries: (0..events.len()).collect(),
+        ..Plan::default()
+    };
+    for e in &events {
+        *plan.by_kind.entry(e.kind).or_default() += 1;
+    }
+    // Reorder: an event swaps delivery slots with the previous event of its resource.
+    let mut last_slot: HashMap<usize, usize> = HashMap::new();
+    for slot in 0..plan.deliveries.len() {
+        let resource = events[plan.deliveries[slot]].resource;
+        if let Some(&previous) = last_slot.get(&resource) {
+            if rng.chance(reorder) {
+                plan.deliveries.swap(previous, slot);
+                plan.reordered += 1;
+                // The later slot now holds the earlier event; the chain continues from it.
+            }
+        }
+        last_slot.insert(resource, slot);
+    }
+    // Duplicates: the same delivery again, a little later (a retry after a lost answer).
+    let mut with_duplicates = Vec::with_capacity(plan.deliveries.len() * 11 / 10);
+    let mut pending: Vec<(usize, usize)> = Vec::new(); // (slot to insert at, event)
+    for (slot, &event) in plan.deliveries.iter().enumerate() {
+        with_duplicates.push(event);
+        if rng.chance(duplicates) {
+            pending.push((slot + rng.range(1, 200) as usize, event));
+            plan.duplicates += 1;
+        }
+        pending.retain(|&(at, event)| {
+            if at <= slot {
+                with_duplicates.push(event);
+                false
+            } else {
+                true
+            }
+        });
+    }
+    with_duplicates.extend(pending.into_iter().map(|(_, e)| e));
+    plan.deliveries = with_duplicates;
+    plan.events = events;
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn a_plan_holds_every_event_once_plus_its_duplicates() {
+        // GIVEN 2,000 events with 5% duplicates and 20% reordered
+        let plan = generate(7, 2_000, 0.05, 0.20);
+        // THEN every event is delivered, duplicates are extra deliveries of the same event
+        assert_eq!(plan.events.len(), 2_000);
+        assert_eq!(plan.deliveries.len(), 2_000 + plan.duplicates);
+        let distinct: HashSet<usize> = plan.deliveries.iter().copied().collect();
+        assert_eq!(distinct.len(), 2_000);
+        assert!((50..160).contains(&plan.duplicates), "{}", plan.duplicates);
+        assert!(plan.reordered > 100, "{}", plan.reordered);
+        // AND ids are unique, and every event kind appears
+        let ids: HashSet<&str> = plan.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids.len(), 2_000);
+        for kind in ["message", "call", "ratelimit", "usage-trigger", "test"] {
+            assert!(plan.by_kind.get(kind).copied().unwrap_or(0) > 0, "{kind}");
+        }
+    }
+
+    #[test]
+    fn generated_events_parse_as_twilio_events() {
+        let plan = generate(11, 500, 0.0, 0.0);
+        for e in &plan.events {
+            match e.route {
+                Route::Events => {
+                    let text = std::str::from_utf8(&e.body).unwrap();
+                    let delivery = twilio_events::parse_delivery(text.as_bytes()).unwrap();
+                    assert_eq!(delivery.events.len(), 1);
+                    assert_eq!(delivery.events[0].id, e.id.as_str());
+                }
+                Route::UsageTriggers => {
+                    let event = twilio_events::usage_trigger::usage_trigger_event(&e.body).unwrap();
+                    assert_eq!(event.id, e.id.as_str());
+                }
+            }
+        }
+    }
+}
