@@ -173,6 +173,22 @@ fn serve_turns_usage_trigger_callbacks_into_events_and_quarantines_garbage() {
     assert!(quarantine.contains("{not json"), "{quarantine}");
 }
 
+/// Delivers one event as a one-element array; the HTTP status.
+fn deliver_event(server: &Server, event: &str) -> u16 {
+    deliver(
+        server,
+        "/twilio/events",
+        format!("[{event}]").as_bytes(),
+        BodyEncoding::Json,
+    )
+    .0
+}
+
+/// Every JSON line of a file the consumers write (`crm.jsonl`, `alerts.jsonl`).
+fn read_lines(path: &Path) -> Vec<serde_json::Value> {
+    twilio_events::jsonl::JsonLines::<serde_json::Value>::new(path).read_all()
+}
+
 /// Polls until `check` holds (the consumers run beside ingest, asynchronously).
 fn eventually(what: &str, check: impl Fn() -> bool) {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -226,24 +242,9 @@ fn serve_keeps_crm_status_current_in_crm_jsonl_without_a_crm() {
     let server = start(&dir, &[]);
     let (events, finals) = out_of_order_lifecycles();
     for e in &events {
-        assert_eq!(
-            deliver(
-                &server,
-                "/twilio/events",
-                format!("[{e}]").as_bytes(),
-                BodyEncoding::Json
-            )
-            .0,
-            200
-        );
+        assert_eq!(deliver_event(&server, e), 200);
     }
-    let read = || -> Vec<serde_json::Value> {
-        std::fs::read_to_string(dir.join("crm.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    };
+    let read = || read_lines(&dir.join("crm.jsonl"));
     eventually("crm.jsonl to hold every message", || {
         final_statuses(&read()).len() == 3
     });
@@ -318,16 +319,7 @@ fn serve_pushes_status_changes_to_a_crm_url() {
     let server = start(&dir, &["--crm-url", &crm_url]);
     let (events, finals) = out_of_order_lifecycles();
     for e in &events {
-        assert_eq!(
-            deliver(
-                &server,
-                "/twilio/events",
-                format!("[{e}]").as_bytes(),
-                BodyEncoding::Json
-            )
-            .0,
-            200
-        );
+        assert_eq!(deliver_event(&server, e), 200);
     }
     eventually("the CRM to hear about every message", || {
         seen.lock().unwrap().len() >= 3
@@ -357,24 +349,9 @@ fn serve_raises_quota_alerts_with_a_quotas_file() {
     let server = start(&dir, &["--quotas", quotas.to_str().unwrap()]);
     for i in 0..12 {
         let e = status_event(500 + i, 500 + i, "sent", i);
-        assert_eq!(
-            deliver(
-                &server,
-                "/twilio/events",
-                format!("[{e}]").as_bytes(),
-                BodyEncoding::Json
-            )
-            .0,
-            200
-        );
+        assert_eq!(deliver_event(&server, &e), 200);
     }
-    let read = || -> Vec<serde_json::Value> {
-        std::fs::read_to_string(dir.join("alerts.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    };
+    let read = || read_lines(&dir.join("alerts.jsonl"));
     eventually("two alerts", || read().len() >= 2);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let alerts = read();

@@ -64,30 +64,11 @@ pub async fn drain_queue(
     client: &aws_sdk_sqs::Client,
     url: &str,
 ) -> Vec<twilio_events::quarantine::QuarantinedItem> {
-    let mut items = Vec::new();
-    loop {
-        let out = client
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return items;
-        }
-        for m in messages {
-            items.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            client
-                .delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+    twilio_events_testkit::aws::drain_queue(client, url)
+        .await
+        .iter()
+        .map(|body| serde_json::from_str(body).expect("a quarantined item"))
+        .collect()
 }
 
 /// Puts `(partition key, data)` into a new moto stream of `shards` shards, in order, and reads
