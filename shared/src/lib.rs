@@ -4,6 +4,8 @@
 
 pub mod event;
 pub mod jsonl;
+#[cfg(feature = "kinesis-lambda")]
+pub mod kinesis_lambda;
 #[cfg(feature = "aws")]
 pub mod logging;
 pub mod metrics;

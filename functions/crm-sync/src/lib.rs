@@ -8,14 +8,13 @@
 //! - [`crm::Crm`]: one attempt to write an update ([`crm::HttpCrm`], [`crm::SalesforceCrm`]).
 //! - [`processor::CrmSync`]: the batch processor that ties them together, with retries,
 //!   per-key ordering, quarantine and metrics.
-//! - [`config::Config`]: the environment, validated at start; [`lambda`]: the Kinesis event
-//!   source mapping's types.
+//! - [`config::Config`]: the environment, validated at start. The Lambda glue (Kinesis event
+//!   in, partial batch response out) is the shared `twilio_events::kinesis_lambda`.
 //! - `local` (feature `local`): a SQLite ledger and a JSON-lines CRM for `twilio-events serve`.
 
 pub mod config;
 pub mod crm;
 pub mod dynamo;
-pub mod lambda;
 pub mod ledger;
 #[cfg(feature = "local")]
 pub mod local;

@@ -2,22 +2,8 @@
 //! Everything is built once, at cold start; configuration errors stop the start with a message
 //! that says which variable to fix.
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_lambda_events::event::streams::KinesisEventResponse;
-use crm_sync::config::{AwsProcessor, Config, aws_processor};
-use crm_sync::lambda;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use twilio_events::stream::BatchProcessor;
-
-async fn handle(
-    processor: &AwsProcessor,
-    event: LambdaEvent<KinesisEvent>,
-) -> Result<KinesisEventResponse, Error> {
-    let deadline = lambda::deadline(event.context.deadline);
-    let records = lambda::stream_records(event.payload);
-    let outcome = processor.process(&records, deadline).await;
-    Ok(lambda::batch_response(outcome))
-}
+use crm_sync::config::{Config, aws_processor};
+use lambda_runtime::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -28,6 +14,5 @@ async fn main() -> Result<(), Error> {
     let processor = aws_processor(&config, &sdk)
         .await
         .inspect_err(|e| tracing::error!(error = %e, "could not start"))?;
-    let processor = &processor;
-    lambda_runtime::run(service_fn(move |event| handle(processor, event))).await
+    twilio_events::kinesis_lambda::run(processor).await
 }

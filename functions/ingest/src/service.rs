@@ -473,7 +473,7 @@ where
         summary.publish_failures = failed.len();
         metrics.count("Accepted", done.len());
         metrics.count("PublishFailures", failed.len());
-        if !to_publish.is_empty() {
+        if !to_publish.is_empty() && tracing::enabled!(tracing::Level::INFO) {
             // Event ids and types only: they identify what happened without personal data.
             let ids: Vec<&str> = to_publish.iter().map(|a| a.event.id.as_ref()).collect();
             let types: Vec<&str> = to_publish

@@ -46,10 +46,6 @@ impl ParseError {
         Self::delivery(ParseErrorKind::NotJson(e.to_string()))
     }
 
-    pub(crate) fn event(kind: ParseErrorKind) -> Self {
-        Self::delivery(kind)
-    }
-
     pub(crate) fn field(field: &'static str, kind: ParseErrorKind) -> Self {
         Self {
             index: None,

@@ -213,9 +213,9 @@ impl<'a> CloudEvent<'a> {
     fn parse_checked(text: &'a str) -> Result<Self, ParseError> {
         let envelope: RawEnvelope<'a> = serde_json::from_str(text).map_err(|e| {
             if text.trim_start().starts_with('{') {
-                ParseError::event(ParseErrorKind::NotJson(e.to_string()))
+                ParseError::delivery(ParseErrorKind::NotJson(e.to_string()))
             } else {
-                ParseError::event(ParseErrorKind::NotAnObject)
+                ParseError::delivery(ParseErrorKind::NotAnObject)
             }
         })?;
         let id = required_str("id", envelope.id)?;
