@@ -83,24 +83,24 @@ fn invalid(name: &'static str, problem: impl Into<String>) -> ConfigError {
 /// - `MAX_BODY_BYTES` (default 262144), `DEDUP_WINDOW_HOURS` (default 48, at least 24);
 /// - `SIGNATURE_FAILURE_STATUS`: 503 (default) or 403; `RETRY_AFTER_SECONDS` (default 60).
 pub fn settings_from(var: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
-    read_settings(&var)
+    let base = var("PUBLIC_BASE_URL").filter(|v| !v.trim().is_empty());
+    let mut settings = Settings::for_base_url(base.as_deref().unwrap_or(""));
+    if base.as_deref().map(str::trim) == Some("auto") {
+        // The URLs come with each request; the ones above are never used.
+        settings.base_url_from_request = true;
+    } else {
+        read_public_urls(&var, base, &mut settings)?;
+    }
+    read_limits(&var, &mut settings)?;
+    Ok(settings)
 }
 
-fn read_settings(var: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
-    let base = var("PUBLIC_BASE_URL").filter(|v| !v.trim().is_empty());
-    if base.as_deref().map(str::trim) == Some("auto") {
-        let placeholder = |k: &str| {
-            if k == "PUBLIC_BASE_URL" {
-                Some("https://from-request.invalid".into())
-            } else {
-                var(k)
-            }
-        };
-        let mut settings = read_settings(&placeholder)?;
-        settings.base_url_from_request = true;
-        return Ok(settings);
-    }
-    let mut settings = Settings::for_base_url(base.as_deref().unwrap_or(""));
+/// The public URLs from `PUBLIC_BASE_URL` and the per-route overrides, checked.
+fn read_public_urls(
+    var: &impl Fn(&str) -> Option<String>,
+    base: Option<String>,
+    settings: &mut Settings,
+) -> Result<(), ConfigError> {
     match (
         base,
         var("PUBLIC_EVENTS_URL"),
@@ -111,8 +111,12 @@ fn read_settings(var: &dyn Fn(&str) -> Option<String>) -> Result<Settings, Confi
             settings.usage_triggers_url = triggers;
         }
         (Some(_), events, triggers) => {
-            settings.events_url = events.unwrap_or(settings.events_url);
-            settings.usage_triggers_url = triggers.unwrap_or(settings.usage_triggers_url);
+            if let Some(events) = events {
+                settings.events_url = events;
+            }
+            if let Some(triggers) = triggers {
+                settings.usage_triggers_url = triggers;
+            }
         }
         (None, _, _) => {
             return Err(ConfigError::Missing(
@@ -132,6 +136,14 @@ fn read_settings(var: &dyn Fn(&str) -> Option<String>) -> Result<Settings, Confi
             ));
         }
     }
+    Ok(())
+}
+
+/// Body size, dedup window and the answer to bad signatures.
+fn read_limits(
+    var: &impl Fn(&str) -> Option<String>,
+    settings: &mut Settings,
+) -> Result<(), ConfigError> {
     if let Some(v) = var("MAX_BODY_BYTES") {
         settings.max_body_bytes = v
             .parse()
@@ -178,7 +190,7 @@ fn read_settings(var: &dyn Fn(&str) -> Option<String>) -> Result<Settings, Confi
             ));
         }
     };
-    Ok(settings)
+    Ok(())
 }
 
 /// The secret document kept in Secrets Manager (or given to `serve`), any of:
