@@ -5,12 +5,13 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use quota_alert::fixtures;
+use quota_alert::fixtures::records;
 use quota_alert::{Config, MemoryPublisher, MemoryStore, QuotaAlert};
 use std::time::{Duration, Instant};
 use time::macros::datetime;
 use twilio_events::metrics::NoMetrics;
 use twilio_events::quarantine::MemoryQuarantine;
-use twilio_events::stream::{BatchProcessor, StreamRecord};
+use twilio_events::stream::BatchProcessor;
 
 const QUOTAS: &str = r#"{"quotas": [
     {"name": "sms-daily", "counts": "messages", "window": "day", "limit": 800},
@@ -29,19 +30,6 @@ fn processor() -> Processor {
         NoMetrics,
         MemoryQuarantine::default(),
     )
-}
-
-fn records(events: &[String]) -> Vec<StreamRecord> {
-    events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| StreamRecord {
-            sequence_number: i.to_string(),
-            partition_key: "k".into(),
-            data: e.clone().into_bytes(),
-            arrived_at: None,
-        })
-        .collect()
 }
 
 fn bench(c: &mut Criterion) {

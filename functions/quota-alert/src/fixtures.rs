@@ -3,6 +3,7 @@
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use twilio_events::stream::StreamRecord;
 
 /// An account SID for examples.
 pub const ACCOUNT: &str = "AC00000000000000000000000000000001";
@@ -165,4 +166,18 @@ pub fn sent_scenario(n: u64, start: OffsetDateTime) -> SentScenario {
         counted_ids,
         uncounted,
     }
+}
+
+/// Events as one shard's records, in order (sequence numbers 0, 1, …).
+pub fn records(events: &[String]) -> Vec<StreamRecord> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| StreamRecord {
+            sequence_number: i.to_string(),
+            partition_key: "k".into(),
+            data: e.clone().into_bytes(),
+            arrived_at: None,
+        })
+        .collect()
 }

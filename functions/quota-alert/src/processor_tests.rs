@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::alert::MemoryPublisher;
+use crate::fixtures::records;
 use crate::fixtures::{self, ACCOUNT};
 use crate::store::MemoryStore;
 use time::OffsetDateTime;
@@ -19,19 +20,6 @@ fn core(config: &str) -> Core {
         MemorySink::default(),
         MemoryQuarantine::default(),
     )
-}
-
-fn records(events: &[String]) -> Vec<StreamRecord> {
-    events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| StreamRecord {
-            sequence_number: format!("{i}"),
-            partition_key: "k".into(),
-            data: e.clone().into_bytes(),
-            arrived_at: None,
-        })
-        .collect()
 }
 
 fn far() -> Instant {

@@ -3,11 +3,12 @@
 #![cfg(feature = "local")]
 
 use quota_alert::fixtures;
+use quota_alert::fixtures::records;
 use quota_alert::local::{LocalError, local_processor};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use time::macros::datetime;
-use twilio_events::stream::{BatchProcessor, StreamRecord};
+use twilio_events::stream::BatchProcessor;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -17,19 +18,6 @@ fn temp_dir(name: &str) -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn records(events: &[String]) -> Vec<StreamRecord> {
-    events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| StreamRecord {
-            sequence_number: i.to_string(),
-            partition_key: "k".into(),
-            data: e.clone().into_bytes(),
-            arrived_at: None,
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 mod common;
 
 use common::{AlertInbox, aws, through_kinesis, unique};
+use quota_alert::fixtures::records;
 use quota_alert::fixtures::{self, ACCOUNT};
 use quota_alert::{
     Config, ConfigError, ConfigSource, DynamoUsageCounter, QuotaAlert, SnsAlertPublisher,
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use time::macros::datetime;
 use twilio_events::metrics::MemorySink;
 use twilio_events::quarantine::MemoryQuarantine;
-use twilio_events::stream::{BatchOutcome, BatchProcessor, StreamRecord};
+use twilio_events::stream::{BatchOutcome, BatchProcessor};
 
 type Processor = QuotaAlert<DynamoUsageCounter, SnsAlertPublisher, MemorySink, MemoryQuarantine>;
 
@@ -66,19 +67,6 @@ async fn setup_with(engine: Dynamo, name: &str, quotas: &str) -> Setup {
 
 fn far() -> Instant {
     Instant::now() + Duration::from_secs(600)
-}
-
-fn records(events: &[String]) -> Vec<StreamRecord> {
-    events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| StreamRecord {
-            sequence_number: i.to_string(),
-            partition_key: "k".into(),
-            data: e.clone().into_bytes(),
-            arrived_at: None,
-        })
-        .collect()
 }
 
 /// Items of the table whose key starts with `prefix`.
