@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the committed seed inputs (fuzz/seeds/<target>/) from the Twilio samples and the
-published signature vectors in /work/shared/twilio. Rerun only to regenerate them:
+published signature vectors in tests/fixtures/twilio. Rerun only to regenerate them:
 
-    python3 fuzz/make_seeds.py [/path/to/shared/twilio]
+    python3 fuzz/make_seeds.py [tests/fixtures/twilio]
 """
 import hashlib
 import json
@@ -10,7 +10,7 @@ import os
 import sys
 import urllib.parse
 
-SRC = sys.argv[1] if len(sys.argv) > 1 else "/work/shared/twilio"
+SRC = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/twilio"
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")
 # The secrets fuzz_targets/verify.rs is configured with.
 TOKENS = ["016e51c6b36d6f3c9f0ac9056a4ad683", "4283fefc63f0cd0e873a0000c6d07ef7"]

@@ -19,7 +19,7 @@ use twilio_events::signature::{
     Verifier, VerifyError, sign,
 };
 
-// The rotation pair and one shared key of shared/twilio/signature-vectors.json, so that the
+// The rotation pair and one shared key of tests/fixtures/twilio/signature-vectors.json, so that the
 // published vectors used as seeds verify.
 const TOKENS: [&str; 2] = [
     "016e51c6b36d6f3c9f0ac9056a4ad683",

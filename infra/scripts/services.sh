@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Local AWS emulators for tests and local runs (why these two: ../shared/aws-local/README.md,
-# the workplace notes beside the repo):
+# Local AWS emulators for tests and local runs (why these two: docs/testing.md):
 #   - moto_server 5.2.5 (PyPI): DynamoDB, Kinesis, SQS, SNS.
 #   - DynamoDB Local 1.25.1 (AWS's own jar, shipped inside the npm package
 #     amplify-dynamodb-simulator@2.9.30): exact DynamoDB semantics (conditions, transactions).

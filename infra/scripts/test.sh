@@ -17,6 +17,9 @@ fi
 
 step() { printf '\n==> [test.sh %4ds] %s\n' "$SECONDS" "$*" >&2; }
 
+step "self-contained: nothing names a path outside the repository"
+bash infra/scripts/check-self-contained.sh
+
 step "services.sh install (moto_server, DynamoDB Local)"
 bash infra/scripts/services.sh install
 

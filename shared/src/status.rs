@@ -1,4 +1,4 @@
-//! Delivery statuses and their precedence (FACTS.md §5), so that a status never goes backwards.
+//! Delivery statuses and their precedence (docs/twilio.md §5), so that a status never goes backwards.
 //!
 //! Ranks only order statuses of one kind; equal ranks are broken by event time by the caller.
 

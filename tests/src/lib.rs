@@ -1,7 +1,7 @@
-//! Fixtures shared by the test suites: the read-only reference material that sits beside the
-//! repository (`../shared/`: Twilio's signature vectors and sample payloads).
+//! Fixtures shared by the test suites: Twilio's signature vectors and sample payloads, kept in
+//! the repository under `tests/fixtures/` (provenance in `tests/fixtures/README.md`).
 //!
-//! Tests that need it fail loudly when it is missing rather than pass vacuously.
+//! Tests that need them fail loudly when one is missing rather than pass vacuously.
 
 pub mod aws;
 
@@ -9,26 +9,13 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use twilio_events::signature::{BodyEncoding, SecretSet, SignedRequest};
 
-/// The reference folder: `$TWILIO_EVENTS_REFERENCE`, or the first `shared/` holding
-/// `twilio/FACTS.md` in an ancestor of this crate (the repository's sibling `../shared`).
-pub fn reference_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TWILIO_EVENTS_REFERENCE") {
-        return PathBuf::from(dir);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared"))
-        .find(|d| d.join("twilio/FACTS.md").is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "the reference material (../shared/twilio) is not beside the repository; \
-                 set TWILIO_EVENTS_REFERENCE to its folder"
-            )
-        })
+/// `tests/fixtures/` in this repository.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
 pub fn samples_dir() -> PathBuf {
-    reference_dir().join("twilio/samples")
+    fixtures_dir().join("twilio/samples")
 }
 
 pub fn read_sample(name: &str) -> Vec<u8> {
@@ -89,13 +76,13 @@ impl SignatureVector {
     }
 }
 
-/// Every case of `../shared/twilio/signature-vectors.json`.
+/// Every case of `tests/fixtures/twilio/signature-vectors.json`.
 pub fn signature_vectors() -> Vec<SignatureVector> {
     #[derive(Deserialize)]
     struct File {
         vectors: Vec<SignatureVector>,
     }
-    let path = reference_dir().join("twilio/signature-vectors.json");
+    let path = fixtures_dir().join("twilio/signature-vectors.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let file: File =

@@ -1,4 +1,4 @@
-//! Every sample payload in ../shared/twilio/samples parses with the fields a user would expect.
+//! Every sample payload in tests/fixtures/twilio/samples parses with the fields a user would expect.
 //! The docs-generated ones (placeholder source/id, no time) are read leniently.
 
 use twilio_events::event::{CloudEvent, Detail, Kind, parse_delivery};

@@ -38,7 +38,7 @@ pub struct StatusUpdate {
     pub kind: ResourceKind,
     /// Lowercase, as Twilio's REST API spells it.
     pub status: String,
-    /// Precedence (FACTS.md §5): higher never goes back to lower.
+    /// Precedence (docs/twilio.md §5): higher never goes back to lower.
     pub rank: u8,
     pub error_code: Option<u32>,
     pub from: Option<Redacted<String>>,

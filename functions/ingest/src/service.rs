@@ -1,7 +1,7 @@
 //! The ingest core: one request from Twilio in, one answer out, and every new event durably in
 //! the stream before the answer is 200.
 //!
-//! The answer is what tells Twilio what to do next (FACTS.md §3): 2xx = delivered, 429/5xx =
+//! The answer is what tells Twilio what to do next (docs/twilio.md §3): 2xx = delivered, 429/5xx =
 //! retry with backoff for up to 4 hours, any other 4xx = dropped for good. So our own trouble is
 //! always a 503, and a 4xx goes only to requests that can never succeed.
 //!

@@ -308,7 +308,7 @@ impl<'a> CloudEvent<'a> {
         self.detail.status()
     }
 
-    /// Status precedence (FACTS.md §5), for message and call events.
+    /// Status precedence (docs/twilio.md §5), for message and call events.
     pub fn status_rank(&self) -> Option<u8> {
         self.detail.status_rank()
     }

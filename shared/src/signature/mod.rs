@@ -1,7 +1,7 @@
 //! `X-Twilio-Signature`: deciding whether a request really comes from Twilio, and signing
 //! requests exactly as Twilio does (for tests, the simulator and users).
 //!
-//! How Twilio signs (FACTS.md §2):
+//! How Twilio signs (docs/twilio.md §2):
 //! - JSON bodies (Event Streams): Twilio appends `bodySHA256=<hex sha256 of the raw body>` to the
 //!   sink URL and signs the full URL alone. Both the URL signature and the body hash must match.
 //!   A JSON body whose URL has no `bodySHA256` is not covered by any signature: rejected.
@@ -468,7 +468,7 @@ mod tests {
 
     #[test]
     fn published_twilio_python_json_vector_verifies() {
-        // twilio-python's test_validation_of_body_succeeds (FACTS.md samples/11).
+        // twilio-python's test_validation_of_body_succeeds (tests/fixtures/twilio/samples/11).
         let body = br#"{"property": "value", "boolean": true}"#;
         let url = "https://mycompany.com/myapp.php?foo=1&bar=2&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
         let verified =

@@ -65,7 +65,7 @@ pub fn message_event(sid: &str, status: &str, millis: u64, as_string: bool) -> V
     .into_bytes()
 }
 
-/// The rank FACTS.md §5 gives the statuses used here.
+/// The rank docs/twilio.md §5 gives the statuses used here.
 pub fn rank(status: &str) -> u8 {
     match status {
         "queued" => 2,
