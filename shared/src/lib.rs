@@ -10,6 +10,8 @@ pub mod kinesis_lambda;
 pub mod logging;
 pub mod metrics;
 pub mod quarantine;
+#[cfg(feature = "aws")]
+pub mod secrets_manager;
 pub mod signature;
 pub mod status;
 pub mod stream;
