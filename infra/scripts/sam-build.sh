@@ -7,14 +7,12 @@
 # Output: .aws-sam/build/{IngestFunction,CrmSyncFunction,QuotaAlertFunction}/bootstrap (aarch64)
 #         and .aws-sam/build/template.yaml, ready for `sam deploy`.
 #
-# Tools go into the venv of `infra/scripts/services.sh install-tools` (cfn-lint, AWS SAM CLI),
-# plus cargo-lambda pinned below. Not part of infra/scripts/test.sh: a cold release build of the
+# Tools come from the venv of `infra/scripts/services.sh install-tools` (cfn-lint, AWS SAM CLI,
+# cargo-lambda). Not part of infra/scripts/test.sh: a cold release build of the
 # three binaries takes several minutes on 2 cores (docs/deploy.md has the measured time).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-
-CARGO_LAMBDA_VERSION=1.9.2
 
 if ! command -v cargo >/dev/null 2>&1 && [[ -x "${HOME:-/root}/.cargo/bin/cargo" ]]; then
     export PATH="${HOME:-/root}/.cargo/bin:$PATH"
@@ -24,15 +22,6 @@ log() { printf '[sam-build %4ds] %s\n' "$SECONDS" "$*" >&2; }
 
 log "tools: services.sh install-tools"
 tools_bin="$(bash infra/scripts/services.sh install-tools)"
-marker="$tools_bin/../.cargo-lambda-$CARGO_LAMBDA_VERSION"
-if [[ -f $marker && -x "$tools_bin/cargo-lambda" ]]; then
-    log "cargo-lambda $CARGO_LAMBDA_VERSION: already installed"
-else
-    log "cargo-lambda $CARGO_LAMBDA_VERSION: pip install (seconds; brings Zig)"
-    PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
-        "$tools_bin/pip" install --quiet "cargo-lambda==$CARGO_LAMBDA_VERSION" >&2
-    touch "$marker"
-fi
 
 # The arm64 standard library (cargo-lambda would otherwise add it itself, through rustup).
 if command -v rustup >/dev/null 2>&1; then

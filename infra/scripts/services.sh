@@ -12,9 +12,9 @@
 #   services.sh status          show what runs; exit 0 if both run, 3 otherwise
 #   services.sh install-bench   venv with infra/bench/requirements.txt (Twilio's Python helper, for
 #                               infra/bench/python_reference.py); prints the venv's python path
-#   services.sh install-tools   venv with the template checkers, cfn-lint and the AWS SAM CLI (PyPI,
-#                               pinned below; idempotent); prints the venv's bin dir.
-#                               infra/scripts/sam-build.sh adds cargo-lambda to it.
+#   services.sh install-tools   venv with the template checkers, cfn-lint and the AWS SAM CLI, and
+#                               cargo-lambda (PyPI, pinned below; idempotent); prints the venv's
+#                               bin dir.
 #
 # Environment (all optional):
 #   TWILIO_EVENTS_CACHE    install dir            (default ~/.cache/twilio-events)
@@ -53,6 +53,9 @@ BENCH_REQUIREMENTS="$REPO_ROOT/infra/bench/requirements.txt"
 CFN_LINT_VERSION=1.58.0
 SAM_CLI_VERSION=1.170.0
 TOOLS_VENV="$CACHE_DIR/tools-sam-$SAM_CLI_VERSION-cfn-lint-$CFN_LINT_VERSION"
+# cargo-lambda (PyPI; brings Zig): the Lambda Runtime API emulator of the runtime tests, and the
+# arm64 cross-compiler of `sam build` (infra/scripts/sam-build.sh).
+CARGO_LAMBDA_VERSION=1.9.2
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
@@ -163,6 +166,12 @@ cmd_install_tools() {
         "$TOOLS_VENV/bin/pip" install --quiet "aws-sam-cli==$SAM_CLI_VERSION" "cfn-lint==$CFN_LINT_VERSION" >&2
         "$TOOLS_VENV/bin/pip" freeze >"$TOOLS_VENV/.installed"
         log "tools: installed"
+    fi
+    local marker="$TOOLS_VENV/.cargo-lambda-$CARGO_LAMBDA_VERSION"
+    if [[ ! -f $marker || ! -x "$TOOLS_VENV/bin/cargo-lambda" ]]; then
+        log "tools: pip install cargo-lambda==$CARGO_LAMBDA_VERSION (seconds)"
+        "$TOOLS_VENV/bin/pip" install --quiet "cargo-lambda==$CARGO_LAMBDA_VERSION" >&2
+        touch "$marker"
     fi
     printf '%s\n' "$TOOLS_VENV/bin"
 }

@@ -34,6 +34,8 @@ tools_bin="$(bash infra/scripts/services.sh install-tools)"
     "$tools_bin/cfn-lint" template.yaml
     "$tools_bin/sam" validate --lint --template template.yaml
 )
+# The Lambda Runtime API emulator of the runtime tests (tests/src/lambda_runtime.rs).
+export TWILIO_EVENTS_CARGO_LAMBDA="$tools_bin/cargo-lambda"
 
 # Set before start, so that a half-started set (one service up, the other failed) is stopped too.
 # INT/TERM go through exit so that the EXIT trap runs and the status says what happened.

@@ -6,6 +6,8 @@ pub mod event;
 pub mod jsonl;
 #[cfg(feature = "kinesis-lambda")]
 pub mod kinesis_lambda;
+#[cfg(feature = "lambda-init")]
+pub mod lambda_init;
 #[cfg(feature = "aws")]
 pub mod logging;
 pub mod metrics;

@@ -4,6 +4,8 @@
 //! Tests that need them fail loudly when one is missing rather than pass vacuously.
 
 pub mod aws;
+pub mod lambda_runtime;
+pub mod sam_template;
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
