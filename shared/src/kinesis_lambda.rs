@@ -37,12 +37,14 @@ pub fn batch_response(outcome: BatchOutcome) -> KinesisEventResponse {
     response
 }
 
+/// How long a consumer gives itself when the runtime's deadline is not a real one (see
+/// [`crate::deadline`]): shorter than the consumers' timeout in template.yaml.
+const FALLBACK_BUDGET: Duration = Duration::from_secs(30);
+
 /// The `Instant` matching a wall-clock deadline (the runtime's `Context::deadline()`).
 pub fn deadline_instant(deadline: SystemTime) -> Instant {
-    Instant::now()
-        + deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO)
+    let received = Instant::now();
+    crate::deadline::lambda_deadline(deadline, received).unwrap_or(received + FALLBACK_BUDGET)
 }
 
 /// Processes one Kinesis event and reports the failures by sequence number.
@@ -117,5 +119,8 @@ mod tests {
         );
         let past = deadline_instant(SystemTime::now() - Duration::from_secs(10));
         assert!(past <= Instant::now() + Duration::from_millis(1));
+        // AND a placeholder from decades ago leaves the fallback budget
+        let placeholder = deadline_instant(SystemTime::UNIX_EPOCH + Duration::from_secs(600));
+        assert!(placeholder > Instant::now() + Duration::from_secs(29));
     }
 }

@@ -2,6 +2,7 @@
 //! ([`signature`]), reading what it sent ([`event`], [`usage_trigger`]), and status precedence
 //! ([`status`]).
 
+pub mod deadline;
 pub mod event;
 pub mod jsonl;
 #[cfg(feature = "kinesis-lambda")]
