@@ -12,12 +12,13 @@ pub enum SecretReadError {
     #[error(
         "cannot read secret {id}: {}; check that it exists in this region and that the \
          function's role may call secretsmanager:GetSecretValue on it",
-        DisplayErrorContext(.source)
+        DisplayErrorContext(.source.as_ref())
     )]
     Unreadable {
         id: String,
+        /// Boxed: the SDK's error is large, and this one travels up through `Result`s.
         #[source]
-        source: SdkError<GetSecretValueError>,
+        source: Box<SdkError<GetSecretValueError>>,
     },
     #[error("secret {id} has no string value: store it as a string (SecretString), not binary")]
     NotAString { id: String },
@@ -35,7 +36,7 @@ pub async fn read_secret_string(
         .await
         .map_err(|source| SecretReadError::Unreadable {
             id: id.to_owned(),
-            source,
+            source: Box::new(source),
         })?;
     output
         .secret_string()
