@@ -2,7 +2,6 @@
 
 mod commands;
 mod secrets;
-mod serve;
 mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -28,7 +27,7 @@ enum Command {
     /// Print each event of a delivery as one JSON line (id, type, time, resource, account, kind, status).
     Parse(commands::parse::ParseArgs),
     /// Run the pipeline locally: the webhook, the store, the stream and its consumers.
-    Serve(serve::ServeArgs),
+    Serve(commands::serve::ServeArgs),
     /// Read the local stream.
     #[command(subcommand)]
     Stream(commands::stream::StreamCommand),
@@ -44,7 +43,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => commands::verify::run(args),
         Command::Sign(args) => commands::sign::run(args),
         Command::Parse(args) => commands::parse::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Stream(command) => commands::stream::run(command),
         Command::Setup(args) => commands::setup::run(args),
         Command::Simulate(args) => commands::simulate::run(args),

@@ -1,4 +1,5 @@
 pub mod parse;
+pub mod serve;
 pub mod setup;
 pub mod sign;
 pub mod simulate;
