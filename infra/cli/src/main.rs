@@ -2,7 +2,6 @@
 
 mod commands;
 mod secrets;
-mod simulate;
 
 use clap::{Parser, Subcommand};
 use commands::{InputError, Outcome};

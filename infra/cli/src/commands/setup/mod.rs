@@ -3,9 +3,6 @@
 //! and validates the sink when it is not active yet, then makes the sink's subscription hold the
 //! event types the stack consumes. A second run changes nothing; `--dry-run` only reads.
 
-// The Events API client lives next to the commands, declared here so that main.rs only
-// registers the subcommand.
-#[path = "../events_api.rs"]
 mod events_api;
 
 use super::{InputError, Outcome};

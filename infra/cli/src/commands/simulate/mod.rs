@@ -13,9 +13,15 @@
 //!   and does not have it. Must be 0.
 //! - `duplicated`: our ids present more than once in the stream. Should be 0.
 
+mod deliver;
+mod progress;
+mod stream;
+mod traffic;
+mod units;
+
 use super::{InputError, Outcome};
-use crate::simulate::deliver::{self, Counters, DeliveryOptions, Fate};
-use crate::simulate::{parse_duration, parse_rate, progress, stream, traffic};
+use deliver::{Counters, DeliveryOptions, Fate};
+use units::{parse_duration, parse_rate};
 use clap::Args;
 use std::collections::HashSet;
 use std::path::PathBuf;

@@ -1,10 +1,4 @@
-//! The pieces of `twilio-events simulate`: the traffic, its delivery, the progress bar and the
-//! reading back of the stream.
-
-pub mod deliver;
-pub mod progress;
-pub mod stream;
-pub mod traffic;
+//! `simulate`'s rates and durations, as written on the command line.
 
 use std::time::Duration;
 
