@@ -11,11 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 const TOKEN: &str = "simulate-test-token";
 
-mod common;
-use common::{Server, data_dir};
+use super::helpers::{self, Server, data_dir};
 
 fn start_serve(data_dir: &Path) -> Server {
-    common::start_serve(TOKEN, data_dir, &[])
+    helpers::start_serve(TOKEN, data_dir, &[])
 }
 
 /// Runs simulate with `--json`; returns its exit code and report.
