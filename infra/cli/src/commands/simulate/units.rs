@@ -1,9 +1,43 @@
-//! `simulate`'s rates and durations, as written on the command line.
+//! `simulate`'s rates, durations and shares, as written on the command line.
 
+use std::num::ParseFloatError;
 use std::time::Duration;
 
+/// A rate, duration or share that cannot be read (clap shows it with the flag).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("unknown rate unit {unit:?}: use N/s, N/m or N/h")]
+    RateUnit { unit: String },
+    #[error("cannot read the rate {text:?}: write it like 500/s, or max")]
+    Rate {
+        text: String,
+        #[source]
+        source: ParseFloatError,
+    },
+    #[error("the rate {text:?} must be a positive number")]
+    RateRange { text: String },
+    #[error("cannot read the duration {text:?}: write it like 30s, 5m or 4h")]
+    Duration {
+        text: String,
+        #[source]
+        source: ParseFloatError,
+    },
+    #[error("unknown duration unit {unit:?} in {text:?}: use ms, s, m or h")]
+    DurationUnit { unit: String, text: String },
+    #[error("the duration {text:?} must be positive")]
+    DurationRange { text: String },
+    #[error("{text:?}: write a share between 0 and 1, like 0.05")]
+    Share {
+        text: String,
+        #[source]
+        source: ParseFloatError,
+    },
+    #[error("{text}: a share is between 0 and 1 (0.05 = 5%)")]
+    ShareRange { text: String },
+}
+
 /// `500/s`, `30000/m`, `500`; `max` (or 0) for as fast as the endpoint answers.
-pub fn parse_rate(text: &str) -> Result<Option<f64>, String> {
+pub fn parse_rate(text: &str) -> Result<Option<f64>, ValueError> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("max") {
         return Ok(None);
@@ -15,44 +49,54 @@ pub fn parse_rate(text: &str) -> Result<Option<f64>, String> {
                 "s" | "sec" | "second" => 1.0,
                 "m" | "min" | "minute" => 60.0,
                 "h" | "hour" => 3600.0,
-                other => return Err(format!("unknown rate unit {other:?}: use N/s, N/m or N/h")),
+                other => {
+                    return Err(ValueError::RateUnit {
+                        unit: other.to_owned(),
+                    });
+                }
             },
         ),
         None => (text, 1.0),
     };
-    let n: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("cannot read the rate {text:?}: write it like 500/s, or max"))?;
+    let n: f64 = number.trim().parse().map_err(|source| ValueError::Rate {
+        text: text.to_owned(),
+        source,
+    })?;
     if !n.is_finite() || n < 0.0 {
-        return Err(format!("the rate {text:?} must be a positive number"));
+        return Err(ValueError::RateRange {
+            text: text.to_owned(),
+        });
     }
     Ok((n > 0.0).then_some(n / per))
 }
 
 /// `250ms`, `30s`, `5m`, `4h`, or a number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("cannot read the duration {text:?}: write it like 30s, 5m or 4h"))?;
+    let n: f64 = number.parse().map_err(|source| ValueError::Duration {
+        text: text.to_owned(),
+        source,
+    })?;
     let seconds = match unit.trim() {
         "ms" => n / 1000.0,
         "" | "s" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
         other => {
-            return Err(format!(
-                "unknown duration unit {other:?} in {text:?}: use ms, s, m or h"
-            ));
+            return Err(ValueError::DurationUnit {
+                unit: other.to_owned(),
+                text: text.to_owned(),
+            });
         }
     };
     if !seconds.is_finite() || seconds < 0.0 {
-        return Err(format!("the duration {text:?} must be positive"));
+        return Err(ValueError::DurationRange {
+            text: text.to_owned(),
+        });
     }
     Ok(Duration::from_secs_f64(seconds))
 }
