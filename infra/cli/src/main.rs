@@ -2,17 +2,15 @@
 
 mod commands;
 mod secrets;
-mod serve;
-mod simulate;
 
 use clap::{Parser, Subcommand};
-use commands::{InputError, Outcome};
+use commands::{CliError, Outcome};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
 #[command(name = "twilio-events", version, about, long_about = None)]
 #[command(
-    after_help = "Exit codes: 0 success, 1 invalid (signature or delivery), 2 usage or input error."
+    after_help = "Exit codes: 0 success; 1 failure: a rejected signature or delivery, lost or duplicated events, or a step that failed (the network, Twilio, a store); 2 usage error: bad flags or unreadable input, nothing done."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,7 +26,7 @@ enum Command {
     /// Print each event of a delivery as one JSON line (id, type, time, resource, account, kind, status).
     Parse(commands::parse::ParseArgs),
     /// Run the pipeline locally: the webhook, the store, the stream and its consumers.
-    Serve(serve::ServeArgs),
+    Serve(commands::serve::ServeArgs),
     /// Read the local stream.
     #[command(subcommand)]
     Stream(commands::stream::StreamCommand),
@@ -40,11 +38,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: Result<Outcome, InputError> = match cli.command {
+    let result: Result<Outcome, CliError> = match cli.command {
         Command::Verify(args) => commands::verify::run(args),
         Command::Sign(args) => commands::sign::run(args),
         Command::Parse(args) => commands::parse::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Stream(command) => commands::stream::run(command),
         Command::Setup(args) => commands::setup::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
@@ -52,9 +50,20 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Rejected) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
+        Err(error) => {
+            print_error(&error);
+            ExitCode::from(error.exit_code())
         }
+    }
+}
+
+/// The error, then each of its causes on its own line.
+fn print_error(error: &CliError) {
+    let error = error.cause();
+    eprintln!("error: {error}");
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        eprintln!("  cause: {current}");
+        cause = current.source();
     }
 }

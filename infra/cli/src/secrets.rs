@@ -1,7 +1,7 @@
 //! Secrets from the command line or the environment, shared by `verify` and `serve`.
 
 use clap::Args;
-use twilio_events::signature::SecretSet;
+use twilio_events::signature::{SecretSet, SecretSpecError};
 
 #[derive(Args, Debug, Clone)]
 pub struct SecretArgs {
@@ -21,8 +21,25 @@ pub struct SecretArgs {
     pub shared_keys: Vec<String>,
 }
 
+/// The secrets given cannot be used: a usage error.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("--shared-key: cannot use the value given")]
+    SharedKey(#[source] SecretSpecError),
+    #[error(
+        "no secret given: pass --auth-token TOKEN (or set TWILIO_AUTH_TOKEN), or --shared-key ID=SECRET"
+    )]
+    NoSecret,
+}
+
+impl From<SecretsError> for crate::commands::CliError {
+    fn from(e: SecretsError) -> Self {
+        Self::usage(e)
+    }
+}
+
 impl SecretArgs {
-    pub fn secret_set(&self) -> Result<SecretSet, String> {
+    pub fn secret_set(&self) -> Result<SecretSet, SecretsError> {
         let mut set = SecretSet::new();
         for token in self
             .auth_tokens
@@ -34,10 +51,10 @@ impl SecretArgs {
         }
         for spec in &self.shared_keys {
             set.add_shared_key_spec(spec)
-                .map_err(|e| format!("--shared-key: {e}"))?;
+                .map_err(SecretsError::SharedKey)?;
         }
         if set.is_empty() {
-            return Err("no secret given: pass --auth-token TOKEN (or set TWILIO_AUTH_TOKEN), or --shared-key ID=SECRET".into());
+            return Err(SecretsError::NoSecret);
         }
         Ok(set)
     }

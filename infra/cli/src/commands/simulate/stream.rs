@@ -1,17 +1,32 @@
 //! Reading back what reached the stream: the local store of `serve`, or a Kinesis stream.
 //! Returns how many times each of our event ids appears.
 
+use ingest::local::LocalStoreError;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StreamReadError {
-    #[error("cannot read the local stream in {dir}: {reason} (is it the --data-dir `serve` uses?)")]
-    Local { dir: String, reason: String },
     #[error(
-        "cannot read the Kinesis stream {stream}: {reason} (check the name, AWS_ENDPOINT_URL and the credentials)"
+        "cannot read the local stream in {dir}: no twilio-events.db there (is it the --data-dir `serve` uses?)"
     )]
-    Kinesis { stream: String, reason: String },
+    NoLocalStream { dir: String },
+    #[error("cannot read the local stream in {dir} (is it the --data-dir `serve` uses?)")]
+    Local {
+        dir: String,
+        #[source]
+        source: LocalStoreError,
+    },
+    #[error("cannot read the local stream in {dir}: bad sequence number {value}")]
+    Sequence { dir: String, value: String },
+    #[error(
+        "cannot read the Kinesis stream {stream} (check the name, AWS_ENDPOINT_URL and the credentials)"
+    )]
+    Kinesis {
+        stream: String,
+        #[source]
+        source: Box<aws_sdk_kinesis::Error>,
+    },
 }
 
 /// The `id` of a stored event (the stream holds each event's JSON as received).
@@ -36,25 +51,27 @@ pub fn read_local(
     dir: &Path,
     ours: &HashSet<&str>,
 ) -> Result<HashMap<String, u32>, StreamReadError> {
-    let error = |reason: String| StreamReadError::Local {
-        dir: dir.display().to_string(),
-        reason,
+    let shown = || dir.display().to_string();
+    let error = |source| StreamReadError::Local {
+        dir: shown(),
+        source,
     };
     if !ingest::local::database_path(dir).exists() {
-        return Err(error("no twilio-events.db there".into()));
+        return Err(StreamReadError::NoLocalStream { dir: shown() });
     }
-    let store = ingest::local::LocalStore::open(dir).map_err(|e| error(e.to_string()))?;
+    let store = ingest::local::LocalStore::open(dir).map_err(error)?;
     let mut counts = HashMap::new();
     let mut after = 0i64;
     loop {
-        let batch = store
-            .read_after(after, 5_000)
-            .map_err(|e| error(e.to_string()))?;
+        let batch = store.read_after(after, 5_000).map_err(error)?;
         let Some(last) = batch.last() else { break };
         after = last
             .sequence_number
             .parse()
-            .map_err(|_| error(format!("bad sequence number {}", last.sequence_number)))?;
+            .map_err(|_| StreamReadError::Sequence {
+                dir: shown(),
+                value: last.sequence_number.clone(),
+            })?;
         for record in &batch {
             count(&mut counts, ours, &record.data);
         }
@@ -67,9 +84,9 @@ pub async fn read_kinesis(
     stream: &str,
     ours: &HashSet<&str>,
 ) -> Result<HashMap<String, u32>, StreamReadError> {
-    let error = |reason: String| StreamReadError::Kinesis {
+    let error = |source: aws_sdk_kinesis::Error| StreamReadError::Kinesis {
         stream: stream.to_owned(),
-        reason,
+        source: Box::new(source),
     };
     let config = aws_config::load_from_env().await;
     let client = aws_sdk_kinesis::Client::new(&config);
@@ -78,7 +95,7 @@ pub async fn read_kinesis(
         .stream_name(stream)
         .send()
         .await
-        .map_err(|e| error(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string()))?;
+        .map_err(|e| error(e.into()))?;
     let mut counts = HashMap::new();
     for shard in shards.shards() {
         let iterator = client
@@ -88,7 +105,7 @@ pub async fn read_kinesis(
             .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
             .send()
             .await
-            .map_err(|e| error(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| error(e.into()))?;
         let mut next = iterator.shard_iterator().map(str::to_owned);
         let mut empty_reads = 0;
         while let Some(it) = next {
@@ -98,7 +115,7 @@ pub async fn read_kinesis(
                 .limit(10_000)
                 .send()
                 .await
-                .map_err(|e| error(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string()))?;
+                .map_err(|e| error(e.into()))?;
             for record in page.records() {
                 count(&mut counts, ours, record.data().as_ref());
             }

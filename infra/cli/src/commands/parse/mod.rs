@@ -1,6 +1,6 @@
 //! `twilio-events parse`: what a delivery holds, one JSON line per event, without personal data.
 
-use super::{InputError, Outcome, read_input};
+use super::{CliError, Outcome, read_input};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ pub struct ParseArgs {
     content_type: Option<String>,
 }
 
-pub fn run(args: ParseArgs) -> Result<Outcome, InputError> {
+pub fn run(args: ParseArgs) -> Result<Outcome, CliError> {
     let body = read_input(&args.path)?;
     let looks_like_json = matches!(
         body.iter().find(|b| !b.is_ascii_whitespace()),

@@ -1,6 +1,6 @@
 //! `twilio-events verify`: does this request carry a valid Twilio signature, and if not, why.
 
-use super::{InputError, Outcome, encoding, read_input};
+use super::{CliError, Outcome, encoding, read_input};
 use crate::secrets::SecretArgs;
 use clap::Args;
 use std::path::PathBuf;
@@ -28,8 +28,8 @@ pub struct VerifyArgs {
     secrets: SecretArgs,
 }
 
-pub fn run(args: VerifyArgs) -> Result<Outcome, InputError> {
-    let secrets = args.secrets.secret_set().map_err(InputError)?;
+pub fn run(args: VerifyArgs) -> Result<Outcome, CliError> {
+    let secrets = args.secrets.secret_set()?;
     let body = read_input(&args.body_file)?;
     let encoding = encoding(args.content_type.as_deref(), || {
         BodyEncoding::guess_from_url(&args.url)

@@ -104,6 +104,7 @@ impl Call {
 #[derive(Clone, Debug)]
 struct FakeSink {
     sid: String,
+    sink_type: String,
     description: String,
     destination: String,
     status: String,
@@ -202,10 +203,15 @@ impl FakeApi {
     }
 
     fn add_sink(&self, destination: &str, status: &str) -> String {
+        self.add_sink_of_type(destination, status, "webhook")
+    }
+
+    fn add_sink_of_type(&self, destination: &str, status: &str, sink_type: &str) -> String {
         let mut fake = self.state.lock().unwrap();
         let sid = fake.sid("DG");
         fake.sinks.push(FakeSink {
             sid: sid.clone(),
+            sink_type: sink_type.into(),
             description: "existing".into(),
             destination: destination.into(),
             status: status.into(),
@@ -215,12 +221,21 @@ impl FakeApi {
     }
 
     fn add_subscription(&self, sink_sid: &str, types: &[(&str, u32)]) -> String {
+        self.add_described_subscription(sink_sid, "twilio-events", types)
+    }
+
+    fn add_described_subscription(
+        &self,
+        sink_sid: &str,
+        description: &str,
+        types: &[(&str, u32)],
+    ) -> String {
         let mut fake = self.state.lock().unwrap();
         let sid = fake.sid("DF");
         fake.subscriptions.push(FakeSubscription {
             sid: sid.clone(),
             sink_sid: sink_sid.into(),
-            description: "twilio-events".into(),
+            description: description.into(),
             types: types.iter().map(|(t, v)| ((*t).into(), *v)).collect(),
         });
         sid
@@ -228,6 +243,11 @@ impl FakeApi {
 
     /// Runs `twilio-events setup` against this fake, credentials from the environment.
     fn setup(&self, extra: &[&str]) -> Run {
+        self.setup_at(&self.base, extra)
+    }
+
+    /// Runs `twilio-events setup` with another Events API base URL on this fake's server.
+    fn setup_at(&self, base: &str, extra: &[&str]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_twilio-events"));
         for var in [
             "TWILIO_ACCOUNT_SID",
@@ -239,13 +259,7 @@ impl FakeApi {
         }
         cmd.env("TWILIO_ACCOUNT_SID", ACCOUNT)
             .env("TWILIO_AUTH_TOKEN", TOKEN)
-            .args([
-                "setup",
-                "--webhook-url",
-                WEBHOOK,
-                "--events-api-base",
-                &self.base,
-            ])
+            .args(["setup", "--webhook-url", WEBHOOK, "--events-api-base", base])
             .args(extra);
         Run::of(cmd.output().unwrap())
     }
@@ -369,7 +383,7 @@ fn sink_json(sink: &FakeSink) -> Value {
         "description": sink.description,
         "sid": sink.sid,
         "date_created": "2015-07-30T20:00:00Z",
-        "sink_type": "webhook",
+        "sink_type": sink.sink_type,
         "date_updated": "2015-07-30T20:00:00Z",
         "url": url,
         "links": {"sink_test": format!("{url}/Test"), "sink_validate": format!("{url}/Validate")}
@@ -435,6 +449,9 @@ async fn handle(
             return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
         }
         let path = uri.path().to_owned();
+        if let Some(answer) = not_twilio(&path, &headers) {
+            return answer;
+        }
         let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
         route(&mut fake, &method, &path, &segments, &query, &form)
     };
@@ -453,6 +470,27 @@ async fn handle(
 }
 
 type Delivery = Option<(LocalStore, String)>;
+
+/// What answers outside /v1 when the base URL is wrong: a web server's HTML 404, or (under
+/// /echo/) a proxy's 502 that echoes the request, credentials included, in a long page.
+fn not_twilio(path: &str, headers: &HeaderMap) -> Option<Response> {
+    if path.starts_with("/v1/") {
+        return None;
+    }
+    if path.starts_with("/echo/") {
+        let authorization = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let body = format!(
+            "upstream failed\nrequest headers:\n  Authorization: {authorization}\n  token={TOKEN}\n{}END-OF-PAGE",
+            "padding ".repeat(200)
+        );
+        return Some((StatusCode::BAD_GATEWAY, body).into_response());
+    }
+    let body = "<html>\n<head><title>404 Not Found</title></head>\n<body>\n<center><h1>404 Not Found</h1></center>\n<hr><center>nginx</center>\n</body>\n</html>\n";
+    Some((StatusCode::NOT_FOUND, [("content-type", "text/html")], body).into_response())
+}
 
 fn route(
     fake: &mut Fake,
@@ -513,6 +551,7 @@ fn route(
             let sid = fake.sid("DG");
             let sink = FakeSink {
                 sid,
+                sink_type: "webhook".into(),
                 description: description.into(),
                 destination: config["destination"].as_str().unwrap_or_default().into(),
                 status: fake.new_sink_status.clone(),
@@ -939,7 +978,8 @@ fn an_inactive_sink_is_validated_with_the_test_id_given() {
     let test_id = sink.test_ids[0].clone();
     let second = api.setup(&["--test-id", &test_id]);
 
-    // THEN it validated the sink (no new test event), then subscribed it
+    // THEN, having read the sink's subscriptions (none), it validated the sink (no new test
+    // event), then subscribed it
     second.assert_code(0);
     let lines = api.lines();
     assert_eq!(
@@ -947,15 +987,15 @@ fn an_inactive_sink_is_validated_with_the_test_id_given() {
         [
             "GET /v1/Types?PageSize=1000".to_owned(),
             "GET /v1/Sinks?PageSize=1000".to_owned(),
-            format!("POST /v1/Sinks/{}/Validate", sink.sid),
             format!("GET /v1/Subscriptions?SinkSid={}&PageSize=1000", sink.sid),
+            format!("POST /v1/Sinks/{}/Validate", sink.sid),
         ]
     );
     assert_eq!(
         lines.last().map(String::as_str),
         Some("POST /v1/Subscriptions")
     );
-    assert_eq!(api.calls()[2].field("TestId"), [test_id.as_str()]);
+    assert_eq!(api.calls()[3].field("TestId"), [test_id.as_str()]);
     assert_eq!(api.sinks()[0].status, "active");
     assert_eq!(api.subscriptions()[0].types, default_types());
 
@@ -1166,4 +1206,154 @@ fn an_explicit_schema_version_moves_a_subscribed_type_to_it() {
         api.subscriptions()[0].types,
         [("com.twilio.messaging.message.delivered".to_owned(), 8)]
     );
+}
+
+#[test]
+fn a_404_at_the_events_api_base_says_to_check_events_api_base() {
+    let api = FakeApi::start();
+    let root = api.base.trim_end_matches("/v1").to_owned();
+    for (base, shown) in [
+        // GIVEN a base where a web server answers its HTML 404 (the body is shown)
+        (format!("{root}/v2"), "<h1>404 Not Found</h1>"),
+        // GIVEN a base below which Twilio's own 404 answers the list of types
+        (
+            format!("{root}/v1/events"),
+            "The requested resource was not found",
+        ),
+    ] {
+        // WHEN setup runs against it
+        api.forget_calls();
+        let run = api.setup_at(&base, &[]);
+
+        // THEN it stops at the first call, exit 1, pointing at --events-api-base, not at a
+        // resource that would be gone
+        run.assert_code(1);
+        assert_eq!(api.lines().len(), 1, "{:?}", api.lines());
+        for needle in [
+            "404",
+            shown,
+            "check --events-api-base",
+            "https://events.twilio.com/v1",
+        ] {
+            assert!(
+                run.stderr.contains(needle),
+                "{needle} missing from {}",
+                run.stderr
+            );
+        }
+        assert!(!run.stderr.contains("resource is gone"), "{}", run.stderr);
+        assert!(api.sinks().is_empty());
+    }
+}
+
+#[test]
+fn an_error_body_not_in_twilios_format_is_shown_shortened_and_without_the_credentials() {
+    // GIVEN a proxy answering 502 with a long page that echoes the request's credentials
+    let api = FakeApi::start();
+    let base = format!("{}/echo/v1", api.base.trim_end_matches("/v1"));
+
+    // WHEN setup runs through it
+    let run = api.setup_at(&base, &[]);
+
+    // THEN it exits 1 showing the start of the page on one line, the credentials blanked out
+    run.assert_code(1);
+    assert!(run.stderr.contains("502"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "upstream failed request headers: Authorization: Basic <redacted> token=<redacted>"
+        ),
+        "{}",
+        run.stderr
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}"));
+    assert!(!run.stderr.contains(&basic), "{}", run.stderr);
+    assert!(!run.stderr.contains("END-OF-PAGE"), "{}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("upstream failed"))
+        .unwrap();
+    let excerpt = &line[line.find("upstream failed").unwrap()..];
+    assert!(excerpt.chars().count() <= 201, "{excerpt}");
+}
+
+#[test]
+fn the_sink_type_twilio_gives_is_printed_and_only_a_webhook_sink_is_used() {
+    // GIVEN a Kinesis sink Twilio lists with the webhook URL as its destination
+    let api = FakeApi::start();
+    let kinesis = api.add_sink_of_type(WEBHOOK, "active", "kinesis");
+
+    // WHEN setup runs
+    let run = api.setup(&[]);
+
+    // THEN it names that sink with its real type, leaves it alone, and creates a webhook sink
+    run.assert_code(0);
+    assert!(
+        run.stdout
+            .contains(&format!("{kinesis} (kinesis) also names {WEBHOOK}")),
+        "{}",
+        run.stdout
+    );
+    let created = api.sinks()[1].sid.clone();
+    assert!(
+        run.stdout
+            .contains(&format!("created {created} (webhook, active)")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(api.subscriptions()[0].sink_sid, created);
+
+    // WHEN setup runs again, THEN the webhook sink found is shown with its type
+    let again = api.setup(&[]);
+    again.assert_code(0);
+    assert!(
+        again
+            .stdout
+            .contains(&format!("already there: {created} (webhook, active)")),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn prune_changes_only_the_subscription_setup_manages_and_says_what_it_left_alone() {
+    // GIVEN setup's subscription and a hand-made one on the same sink, each holding the
+    // inbound-message type that is not wanted
+    let api = FakeApi::start();
+    let sink = api.add_sink(WEBHOOK, "active");
+    let inbound = ("com.twilio.messaging.inbound-message.received", 1);
+    let mut ours: Vec<(String, u32)> = default_types();
+    ours.push((inbound.0.into(), inbound.1));
+    let ours: Vec<(&str, u32)> = ours.iter().map(|(t, v)| (t.as_str(), *v)).collect();
+    let managed = api.add_subscription(&sink, &ours);
+    let hand_made = api.add_described_subscription(&sink, "hand-made", &[inbound]);
+
+    // WHEN setup runs with --prune
+    let run = api.setup(&["--prune"]);
+
+    // THEN it removed the type from its own subscription only
+    run.assert_code(0);
+    let writes: Vec<String> = api
+        .lines()
+        .into_iter()
+        .filter(|l| !l.starts_with("GET "))
+        .collect();
+    assert_eq!(
+        writes,
+        [format!(
+            "DELETE /v1/Subscriptions/{managed}/SubscribedEvents/com.twilio.messaging.inbound-message.received"
+        )]
+    );
+    let subscriptions = api.subscriptions();
+    assert_eq!(subscriptions[0].types, default_types());
+    assert_eq!(subscriptions[1].types, [(inbound.0.to_owned(), 1)]);
+    // AND it said what it left alone, and why
+    assert!(
+        run.stdout.contains(&format!(
+            "left alone: com.twilio.messaging.inbound-message.received@1 in {hand_made}"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("\"hand-made\""), "{}", run.stdout);
 }

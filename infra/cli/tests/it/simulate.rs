@@ -11,11 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 const TOKEN: &str = "simulate-test-token";
 
-mod common;
-use common::{Server, data_dir};
+use super::helpers::{self, Server, data_dir};
 
 fn start_serve(data_dir: &Path) -> Server {
-    common::start_serve(TOKEN, data_dir, &[])
+    helpers::start_serve(TOKEN, data_dir, &[])
 }
 
 /// Runs simulate with `--json`; returns its exit code and report.
@@ -274,4 +273,36 @@ fn a_connection_refused_is_retried_until_the_window_closes() {
         report["answers"]["connection_errors"].as_u64().unwrap_or(0) >= 2,
         "{report}"
     );
+}
+
+#[test]
+fn a_stream_that_cannot_be_read_exits_1_and_a_bad_flag_exits_2() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_twilio-events"))
+            .args(["simulate", "--auth-token", TOKEN, "--quiet", "--url", &url])
+            .args(["--events", "1", "--rate", "max", "--retry-scale", "0.001"])
+            .args(["--max-retry-time", "50ms"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // GIVEN a --data-dir with no stream, WHEN simulate has sent its traffic and reads it back,
+    // THEN it fails at runtime: exit 1, saying why
+    let dir = data_dir("no-stream");
+    let out = run(&["--data-dir", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no twilio-events.db"), "{stderr}");
+
+    // GIVEN a flag that cannot work, THEN exit 2 before sending anything
+    let out = run(&["--concurrency", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--concurrency"), "{stderr}");
 }

@@ -1,5 +1,4 @@
 //! What the CLI's process-level tests share: a real `twilio-events serve` on a free port.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

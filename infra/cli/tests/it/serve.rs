@@ -9,11 +9,10 @@ use twilio_events::signature::{BodyEncoding, SigningKey, sign};
 
 const TOKEN: &str = "serve-test-token";
 
-mod common;
-use common::{Server, data_dir};
+use super::helpers::{self, Server, data_dir};
 
 fn start(data_dir: &Path, extra: &[&str]) -> Server {
-    common::start_serve(TOKEN, data_dir, extra)
+    helpers::start_serve(TOKEN, data_dir, extra)
 }
 
 /// POSTs a body as Twilio would (signed for the URL serve prints), returns status and body.

@@ -196,6 +196,29 @@ fn usage_and_input_errors_exit_2() {
     );
     let out = run(cli().args(["verify", "--url"]), None);
     assert_eq!(out.status.code(), Some(2));
+    let out = run(
+        cli()
+            .args(["sign", "--url", "https://e.com/x", "--body-file", "-"])
+            .args(["--shared-key", "no-equals-sign"]),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("ID=SECRET"),
+        "{}",
+        text(&out.stderr)
+    );
+    let empty = std::env::temp_dir().join(format!("cli-no-stream-{}", std::process::id()));
+    let out = run(
+        cli().args(["stream", "dump", "--data-dir"]).arg(&empty),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("twilio-events serve --data-dir"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

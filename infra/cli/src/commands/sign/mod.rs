@@ -1,9 +1,9 @@
 //! `twilio-events sign`: what Twilio would send for a body, for tests and troubleshooting.
 
-use super::{InputError, Outcome, encoding, read_input};
+use super::{CliError, Outcome, encoding, read_input};
 use clap::Args;
 use std::path::PathBuf;
-use twilio_events::signature::{BodyEncoding, SecretSet, SigningKey, sign};
+use twilio_events::signature::{BodyEncoding, SecretSet, SecretSpecError, SigningKey, sign};
 
 #[derive(Args, Debug)]
 pub struct SignArgs {
@@ -32,26 +32,37 @@ pub struct SignArgs {
     curl: bool,
 }
 
-pub fn run(args: SignArgs) -> Result<Outcome, InputError> {
+/// The signing key given cannot be used: a usage error.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("--shared-key: cannot use the value given")]
+    SharedKey(#[source] SecretSpecError),
+    #[error("pass --auth-token TOKEN or --shared-key ID=SECRET")]
+    NoKey,
+}
+
+impl From<SignError> for CliError {
+    fn from(e: SignError) -> Self {
+        Self::usage(e)
+    }
+}
+
+pub fn run(args: SignArgs) -> Result<Outcome, CliError> {
     let body = read_input(&args.body_file)?;
     let key = match (&args.auth_token, &args.shared_key) {
         (Some(token), _) => SigningKey::AuthToken(token.as_str().into()),
         (None, Some(spec)) => {
             let mut set = SecretSet::new();
             set.add_shared_key_spec(spec)
-                .map_err(|e| InputError(format!("--shared-key: {e}")))?;
+                .map_err(SignError::SharedKey)?;
             let id = set.shared_key_ids().next().unwrap_or_default().to_owned();
             let secret = set
                 .shared_key(&id)
                 .cloned()
-                .ok_or_else(|| InputError("--shared-key: empty".into()))?;
+                .ok_or(SignError::SharedKey(SecretSpecError::Empty))?;
             SigningKey::SharedKey { id, secret }
         }
-        (None, None) => {
-            return Err(InputError(
-                "pass --auth-token TOKEN or --shared-key ID=SECRET".into(),
-            ));
-        }
+        (None, None) => return Err(SignError::NoKey.into()),
     };
     let looks_like_json = matches!(
         body.iter().find(|b| !b.is_ascii_whitespace()),

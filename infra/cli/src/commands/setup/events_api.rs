@@ -48,12 +48,11 @@ impl fmt::Debug for Credentials {
 /// Why a call to the Events API failed, with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// Twilio answered with an error status (its JSON error body when it sent one).
+    /// Twilio answered with an error status and its JSON error body.
     #[error(
-        "{method} {path}: Twilio answered {status}: {message}{}{}\n  what to do: {}",
+        "{method} {path}: Twilio answered {status}: {message}{}{}\n  what to do: {hint}",
         code.map(|c| format!(" (error {c})")).unwrap_or_default(),
-        more_info.as_deref().map(|m| format!(", see {m}")).unwrap_or_default(),
-        hint(*status)
+        more_info.as_deref().map(|m| format!(", see {m}")).unwrap_or_default()
     )]
     Twilio {
         method: Method,
@@ -62,44 +61,118 @@ pub enum ApiError {
         code: Option<u64>,
         message: String,
         more_info: Option<String>,
+        hint: Hint,
+    },
+    /// An error status without Twilio's JSON error body: often not the Events API at all (a
+    /// wrong base URL, a proxy). The body is shown, shortened, the credentials blanked out.
+    #[error(
+        "{method} {path}: {base} answered {status} {reason}, not with Twilio's JSON error: {body}\n  what to do: {hint}"
+    )]
+    NotTwilio {
+        method: Method,
+        path: String,
+        base: String,
+        status: u16,
+        reason: &'static str,
+        body: String,
+        hint: Hint,
     },
     #[error(
-        "{method} {path}: cannot reach the Events API at {base}: {detail}\n  what to do: check --events-api-base, your network and proxy settings, then run setup again"
+        "{method} {path}: cannot reach the Events API at {base}\n  what to do: check --events-api-base, your network and proxy settings, then run setup again"
     )]
     Transport {
         method: Method,
         path: String,
         base: String,
-        detail: String,
+        #[source]
+        source: reqwest::Error,
     },
+    #[error("cannot build the HTTP client for the Events API")]
+    Client(#[source] reqwest::Error),
+    /// A success status with an answer setup cannot read.
     #[error(
-        "{method} {path}: the Events API answered {status} with a body setup cannot read ({detail})\n  what to do: check that --events-api-base points at Twilio's Events API (…/v1)"
+        "{method} {path}: the Events API answered {status} with {what} setup cannot read{}\n  what to do: check that --events-api-base points at Twilio's Events API (…/v1)",
+        body.as_deref().map(|b| format!(": {b}")).unwrap_or_default()
     )]
-    Unexpected {
+    Unreadable {
         method: Method,
         path: String,
         status: u16,
-        detail: String,
+        what: String,
+        /// The body, shortened and with the credentials blanked out, when it is not JSON.
+        body: Option<String>,
+        #[source]
+        source: Option<serde_json::Error>,
     },
 }
 
-fn hint(status: u16) -> &'static str {
-    match status {
-        401 => {
-            "check the credentials: --account-sid and --auth-token (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN), or --api-key and --api-secret of the same account"
+/// What to do about an error status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hint {
+    Credentials,
+    Forbidden,
+    /// The base URL is not the Events API: a list that always exists was not found, or
+    /// something other than Twilio answered.
+    CheckBase,
+    /// A named resource (a sink, a subscription, a schema) was not found.
+    Gone,
+    RateLimited,
+    Refused,
+    TwilioTrouble,
+    ReadMessage,
+}
+
+impl Hint {
+    /// `twilio_body`: the answer was Twilio's JSON error. `collection`: the path names a list
+    /// (`/Types`, `/Sinks`, `/Subscriptions`), which a right base always has.
+    fn for_status(status: u16, twilio_body: bool, collection: bool) -> Self {
+        match status {
+            401 => Self::Credentials,
+            403 => Self::Forbidden,
+            404 if collection || !twilio_body => Self::CheckBase,
+            404 => Self::Gone,
+            429 => Self::RateLimited,
+            400 | 409 | 422 => Self::Refused,
+            500..=599 => Self::TwilioTrouble,
+            _ => Self::ReadMessage,
         }
-        403 => {
-            "these credentials may not use the Events API: use the account's Auth Token or a standard (not restricted) API key"
-        }
-        404 => "the resource is gone or belongs to another account: run setup again",
-        429 => "Twilio is rate limiting this account: wait a minute and run setup again",
-        400 | 409 | 422 => {
-            "Twilio refused the request: read Twilio's message above (the error page explains it), fix the cause and run setup again"
-        }
-        500..=599 => "Twilio had a problem: wait a moment and run setup again (it is idempotent)",
-        _ => "read Twilio's message above, fix the cause and run setup again",
     }
 }
+
+impl fmt::Display for Hint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Credentials => f.write_str(
+                "check the credentials: --account-sid and --auth-token (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN), or --api-key and --api-secret of the same account",
+            ),
+            Self::Forbidden => f.write_str(
+                "these credentials may not use the Events API: use the account's Auth Token or a standard (not restricted) API key",
+            ),
+            Self::CheckBase => write!(
+                f,
+                "check --events-api-base: it must be the Events API root, {DEFAULT_BASE} (leave the flag out), or a proxy of it"
+            ),
+            Self::Gone => f.write_str(
+                "the resource is gone or belongs to another account: run setup again",
+            ),
+            Self::RateLimited => f.write_str(
+                "Twilio is rate limiting this account: wait a minute and run setup again",
+            ),
+            Self::Refused => f.write_str(
+                "Twilio refused the request: read Twilio's message above (the error page explains it), fix the cause and run setup again",
+            ),
+            Self::TwilioTrouble => f.write_str(
+                "Twilio had a problem: wait a moment and run setup again (it is idempotent)",
+            ),
+            Self::ReadMessage => {
+                f.write_str("read the message above, fix the cause and run setup again")
+            }
+        }
+    }
+}
+
+/// How much of an unexpected answer's body an error shows.
+const EXCERPT_CHARS: usize = 200;
 
 /// Twilio's error body: `{"code": 20003, "message": "Authenticate", "more_info": …, "status": 401}`.
 #[derive(Deserialize)]
@@ -127,7 +200,7 @@ pub struct Schema {
 }
 
 /// `events.v1.sink`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct Sink {
     pub sid: String,
     pub sink_type: Option<String>,
@@ -151,6 +224,11 @@ impl Sink {
         self.sink_type.as_deref() == Some("webhook")
     }
 
+    /// The type Twilio gives (`webhook`, `kinesis`, `segment`), as it gives it.
+    pub fn sink_type(&self) -> &str {
+        self.sink_type.as_deref().unwrap_or("type not given")
+    }
+
     pub fn is_active(&self) -> bool {
         self.status.as_deref() == Some("active")
     }
@@ -161,7 +239,7 @@ impl Sink {
 }
 
 /// `events.v1.subscription`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct Subscription {
     pub sid: String,
     pub sink_sid: Option<String>,
@@ -199,12 +277,7 @@ impl EventsApi {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("twilio-events-cli/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ApiError::Transport {
-                method: Method::GET,
-                path: "/".into(),
-                base: base.to_string(),
-                detail: format!("cannot build the HTTP client: {e}"),
-            })?;
+            .map_err(ApiError::Client)?;
         Ok(Self {
             http,
             base,
@@ -382,19 +455,23 @@ impl EventsApi {
             let value = self.send(Method::GET, url, &shown, None).await?;
             let page: Vec<T> = match value.get(key) {
                 Some(list) => {
-                    serde_json::from_value(list.clone()).map_err(|e| ApiError::Unexpected {
+                    serde_json::from_value(list.clone()).map_err(|e| ApiError::Unreadable {
                         method: Method::GET,
                         path: shown.clone(),
                         status: 200,
-                        detail: format!("`{key}`: {e}"),
+                        what: format!("a `{key}` list"),
+                        body: None,
+                        source: Some(e),
                     })?
                 }
                 None => {
-                    return Err(ApiError::Unexpected {
+                    return Err(ApiError::Unreadable {
                         method: Method::GET,
                         path: shown,
                         status: 200,
-                        detail: format!("no `{key}` list"),
+                        what: format!("no `{key}` list, an answer"),
+                        body: None,
+                        source: None,
                     });
                 }
             };
@@ -405,11 +482,13 @@ impl EventsApi {
                 .and_then(Value::as_str);
             match next {
                 Some(next) if !next.is_empty() => {
-                    url = self.rebase(next).ok_or_else(|| ApiError::Unexpected {
+                    url = self.rebase(next).ok_or_else(|| ApiError::Unreadable {
                         method: Method::GET,
                         path: shown.clone(),
                         status: 200,
-                        detail: format!("a next_page_url outside /v1: {next}"),
+                        what: format!("a next_page_url outside /v1 ({next}), a page"),
+                        body: None,
+                        source: None,
                     })?;
                 }
                 _ => return Ok(items),
@@ -455,12 +534,13 @@ impl EventsApi {
         shown: &str,
         form: Option<Vec<(&str, String)>>,
     ) -> Result<Value, ApiError> {
-        let transport = |detail: String| ApiError::Transport {
+        let transport = |source| ApiError::Transport {
             method: method.clone(),
             path: shown.to_owned(),
             base: self.base.to_string(),
-            detail,
+            source,
         };
+        let collection = is_collection(self.below_base(&url));
         let mut request = self
             .http
             .request(method.clone(), url)
@@ -469,44 +549,63 @@ impl EventsApi {
         if let Some(form) = &form {
             request = request.form(form);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport(error_chain(&e)))?;
+        let response = request.send().await.map_err(transport)?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport(error_chain(&e)))?;
+        let body = response.bytes().await.map_err(transport)?;
         if status.is_success() {
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Value::Null); // 204 No Content
             }
-            return serde_json::from_slice(&body).map_err(|e| ApiError::Unexpected {
+            return serde_json::from_slice(&body).map_err(|e| ApiError::Unreadable {
                 method,
                 path: shown.to_owned(),
                 status: status.as_u16(),
-                detail: e.to_string(),
+                what: "a body".into(),
+                body: Some(self.excerpt(&body)),
+                source: Some(e),
             });
         }
-        let error: Option<TwilioError> = serde_json::from_slice(&body).ok();
-        let (code, message, more_info) = match error {
-            Some(e) => (e.code, e.message, e.more_info),
-            None => (None, None, None),
-        };
-        Err(ApiError::Twilio {
-            method,
-            path: shown.to_owned(),
-            status: status.as_u16(),
-            code,
-            message: message.unwrap_or_else(|| {
-                status
-                    .canonical_reason()
-                    .unwrap_or("no error message")
-                    .to_owned()
+        // Twilio's error body has at least a code or a message; anything else is not Twilio's.
+        let error = serde_json::from_slice::<TwilioError>(&body)
+            .ok()
+            .filter(|e| e.code.is_some() || e.message.is_some());
+        let hint = Hint::for_status(status.as_u16(), error.is_some(), collection);
+        let reason = status.canonical_reason().unwrap_or("");
+        match error {
+            Some(error) => Err(ApiError::Twilio {
+                method,
+                path: shown.to_owned(),
+                status: status.as_u16(),
+                code: error.code,
+                message: error.message.unwrap_or_else(|| reason.to_owned()),
+                more_info: error.more_info,
+                hint,
             }),
-            more_info,
-        })
+            None => Err(ApiError::NotTwilio {
+                method,
+                path: shown.to_owned(),
+                base: self.base.to_string(),
+                status: status.as_u16(),
+                reason,
+                body: self.excerpt(&body),
+                hint,
+            }),
+        }
+    }
+
+    /// The URL's path below the base (`/Types`, `/Sinks/DG…/Test`).
+    fn below_base<'u>(&self, url: &'u Url) -> &'u str {
+        let base = self.base.path().trim_end_matches('/');
+        url.path().strip_prefix(base).unwrap_or(url.path())
+    }
+
+    /// An answer's body as an error shows it: on one line, at most [`EXCERPT_CHARS`]
+    /// characters, the credentials blanked out (a proxy or a debugging server may echo the
+    /// request, Authorization header included).
+    fn excerpt(&self, body: &[u8]) -> String {
+        let secret = &self.credentials.secret;
+        let basic = base64(format!("{}:{secret}", self.credentials.username).as_bytes());
+        excerpt(body, &[basic.as_str(), secret.as_str()])
     }
 }
 
@@ -516,12 +615,61 @@ pub fn webhook_sink_configuration(destination: &str) -> Value {
 }
 
 fn parse<T: DeserializeOwned>(method: Method, path: &str, value: Value) -> Result<T, ApiError> {
-    serde_json::from_value(value).map_err(|e| ApiError::Unexpected {
+    serde_json::from_value(value).map_err(|e| ApiError::Unreadable {
         method,
         path: path.to_owned(),
         status: 200,
-        detail: e.to_string(),
+        what: "an answer".into(),
+        body: None,
+        source: Some(e),
     })
+}
+
+/// A path below the base naming a list every account has (`/Types`, `/Sinks`,
+/// `/Subscriptions`), not a named resource.
+fn is_collection(below_base: &str) -> bool {
+    !below_base.trim_start_matches('/').contains('/')
+}
+
+/// `body` as text on one line, `hidden` values replaced, cut at [`EXCERPT_CHARS`].
+fn excerpt(body: &[u8], hidden: &[&str]) -> String {
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    for value in hidden.iter().filter(|v| !v.is_empty()) {
+        text = text.replace(value, "<redacted>");
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let line: String = words
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if line.is_empty() {
+        return "(an empty body)".to_owned();
+    }
+    match line.char_indices().nth(EXCERPT_CHARS) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
+    }
+}
+
+/// Standard base64 with padding: how the Basic Authorization header carries the credentials.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// A path segment, percent-encoded where needed (SIDs and event types need nothing, but a
@@ -548,19 +696,6 @@ fn shown_path(url: &Url) -> String {
         Some(query) => format!("{path}?{query}"),
         None => path.to_owned(),
     }
-}
-
-/// An error and its causes, on one line (reqwest's own message alone is often "error sending
-/// request").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -614,6 +749,63 @@ mod tests {
         let text = format!("{:?}", Credentials::new("AC1", "hunter2"));
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("AC1"));
+    }
+
+    #[test]
+    fn a_404_on_a_list_or_from_something_not_twilio_points_at_the_base_url() {
+        let check_base = Hint::CheckBase;
+        // GIVEN a 404 on GET /Types, Twilio's JSON or not: the base is wrong
+        assert_eq!(
+            Hint::for_status(404, true, is_collection("/Types")),
+            check_base
+        );
+        assert_eq!(
+            Hint::for_status(404, false, is_collection("/Types")),
+            check_base
+        );
+        // GIVEN an HTML 404 on a named resource: not Twilio either
+        assert_eq!(
+            Hint::for_status(404, false, is_collection("/Sinks/DG1/Test")),
+            check_base
+        );
+        // GIVEN Twilio's 404 on a named resource: that resource is gone
+        assert_eq!(
+            Hint::for_status(404, true, is_collection("/Sinks/DG1/Test")),
+            Hint::Gone
+        );
+        assert!(check_base.to_string().contains("--events-api-base"));
+        assert!(!check_base.to_string().contains("run setup again"));
+    }
+
+    #[test]
+    fn an_excerpt_is_one_short_line_without_the_credentials() {
+        let api = api("http://127.0.0.1:9/v1");
+        let basic = base64(b"AC1:secret");
+        let body = format!(
+            "<html>\n<h1>Bad Gateway</h1>\n<pre>Authorization: Basic {basic}\ntoken=secret</pre>{}</html>",
+            "x".repeat(500)
+        );
+        let shown = api.excerpt(body.as_bytes());
+        assert!(
+            shown.starts_with("<html> <h1>Bad Gateway</h1> <pre>Authorization: Basic <redacted> token=<redacted></pre>"),
+            "{shown}"
+        );
+        assert_eq!(shown.chars().count(), EXCERPT_CHARS + 1, "{shown}");
+        assert!(shown.ends_with('…'));
+        assert!(
+            !shown.contains("secret") && !shown.contains(&basic),
+            "{shown}"
+        );
+        assert_eq!(api.excerpt(b" \n"), "(an empty body)");
+    }
+
+    #[test]
+    fn base64_is_the_standard_alphabet_with_padding() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"AC1:secret"), "QUMxOnNlY3JldA==");
     }
 
     #[test]

@@ -13,15 +13,21 @@
 //!   and does not have it. Must be 0.
 //! - `duplicated`: our ids present more than once in the stream. Should be 0.
 
-use super::{InputError, Outcome};
-use crate::simulate::deliver::{self, Counters, DeliveryOptions, Fate};
-use crate::simulate::{parse_duration, parse_rate, progress, stream, traffic};
+mod deliver;
+mod progress;
+mod stream;
+mod traffic;
+mod units;
+
+use super::{CliError, Outcome};
 use clap::Args;
+use deliver::{Counters, DeliveryOptions, Fate};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use twilio_events::signature::SigningKey;
+use units::{ValueError, parse_duration, parse_rate};
 
 #[derive(Args, Debug)]
 pub struct SimulateArgs {
@@ -85,18 +91,21 @@ pub struct SimulateArgs {
 #[derive(Clone, Copy, Debug)]
 struct Rate(Option<f64>);
 
-fn rate(text: &str) -> Result<Rate, String> {
+fn rate(text: &str) -> Result<Rate, ValueError> {
     parse_rate(text).map(Rate)
 }
 
-fn share(text: &str) -> Result<f64, String> {
-    let v: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?}: write a share between 0 and 1, like 0.05"))?;
+fn share(text: &str) -> Result<f64, ValueError> {
+    let v: f64 = text.parse().map_err(|source| ValueError::Share {
+        text: text.to_owned(),
+        source,
+    })?;
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
-        Err(format!("{text}: a share is between 0 and 1 (0.05 = 5%)"))
+        Err(ValueError::ShareRange {
+            text: text.to_owned(),
+        })
     }
 }
 
@@ -112,17 +121,25 @@ enum SimulateError {
         "--url {0:?} is not an http(s) URL: pass the endpoint's base, like http://127.0.0.1:3000"
     )]
     Url(String),
-    #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
-    #[error("cannot build the HTTP client: {0}")]
-    Client(reqwest::Error),
+    #[error("cannot start the runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot build the HTTP client")]
+    Client(#[source] reqwest::Error),
     #[error(transparent)]
     Stream(#[from] stream::StreamReadError),
 }
 
-impl From<SimulateError> for InputError {
+impl From<SimulateError> for CliError {
     fn from(e: SimulateError) -> Self {
-        InputError(e.to_string())
+        match e {
+            SimulateError::NothingToDo
+            | SimulateError::RetryScale
+            | SimulateError::Concurrency
+            | SimulateError::Url(_) => Self::usage(e),
+            SimulateError::Runtime(_) | SimulateError::Client(_) | SimulateError::Stream(_) => {
+                Self::failed(e)
+            }
+        }
     }
 }
 
@@ -171,7 +188,7 @@ struct Answers {
     connection_errors: u64,
 }
 
-pub fn run(args: SimulateArgs) -> Result<Outcome, InputError> {
+pub fn run(args: SimulateArgs) -> Result<Outcome, CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
