@@ -1,7 +1,7 @@
 //! The DynamoDB dedup store against AWS's own DynamoDB engine (DynamoDB Local), where the exact
 //! semantics of conditional writes matter.
 
-use ingest::aws::DynamoDedupStore;
+use ingest::adapters::dynamodb::DynamoDedupStore;
 use ingest::ports::{Claim, ClaimOutcome, DedupStore};
 use twilio_events_testkit::aws::{create_dedup_table, ddb_local_endpoint, sdk_config, unique};
 

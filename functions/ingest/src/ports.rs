@@ -1,5 +1,5 @@
 //! What ingest needs from the outside world, one narrow trait per store. AWS adapters live in
-//! [`crate::aws`]; `twilio-events serve` brings embedded ones; tests bring fakes.
+//! [`crate::adapters`]; `twilio-events serve` brings embedded ones; tests bring fakes.
 
 use std::future::Future;
 

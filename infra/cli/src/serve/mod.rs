@@ -167,11 +167,11 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
         }
         Backend::Aws => {
             let aws = aws_config::load_from_env().await;
-            let dedup = ingest::aws::DynamoDedupStore::new(
+            let dedup = ingest::adapters::dynamodb::DynamoDedupStore::new(
                 aws_sdk_dynamodb::Client::new(&aws),
                 args.dedup_table.clone().unwrap_or_default(),
             );
-            let stream = ingest::aws::KinesisPublisher::new(
+            let stream = ingest::adapters::dynamodb::KinesisPublisher::new(
                 aws_sdk_kinesis::Client::new(&aws),
                 args.stream_name.clone().unwrap_or_default(),
             );

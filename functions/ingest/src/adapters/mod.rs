@@ -1,0 +1,3 @@
+//! One file per backend behind the ports.
+
+pub mod dynamodb;
