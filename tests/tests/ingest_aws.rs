@@ -3,7 +3,8 @@
 //! library. Faults are injected by wrapping the real adapters, and every fault test ends with
 //! Twilio's retries and a look at the stream: every event there, exactly once.
 
-use ingest::adapters::dynamodb::{DynamoDedupStore, KinesisPublisher};
+use ingest::adapters::dynamodb::DynamoDedupStore;
+use ingest::adapters::kinesis::KinesisPublisher;
 use ingest::config::Settings;
 use ingest::lambda::handle_lambda;
 use ingest::ports::{

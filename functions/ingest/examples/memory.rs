@@ -5,7 +5,8 @@
 //!     eval "$(infra/scripts/services.sh start)"
 //!     cargo run --release -p ingest --example memory -- 5000
 
-use ingest::adapters::dynamodb::{DynamoDedupStore, KinesisPublisher};
+use ingest::adapters::dynamodb::DynamoDedupStore;
+use ingest::adapters::kinesis::KinesisPublisher;
 use ingest::{Ingest, IngestRequest, Route, Settings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -4,7 +4,8 @@
 //! secrets as TWILIO_SECRET_ARN (Secrets Manager) or TWILIO_AUTH_TOKEN (comma-separated); see
 //! `ingest::config` for the optional settings.
 
-use ingest::adapters::dynamodb::{DynamoDedupStore, KinesisPublisher, fetch_secret};
+use ingest::adapters::dynamodb::{DynamoDedupStore, fetch_secret};
+use ingest::adapters::kinesis::KinesisPublisher;
 use ingest::config::{secrets_from_document, settings_from};
 use ingest::{Ingest, lambda};
 use std::sync::Arc;

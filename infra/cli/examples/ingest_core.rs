@@ -8,7 +8,8 @@
 //!     # handle them; prints {"deliveries", "ok", "ns_per_delivery", "peak_rss_kb", ...}
 //!     ingest_core run --cases cases.jsonl --token T
 
-use ingest::adapters::dynamodb::{DynamoDedupStore, KinesisPublisher};
+use ingest::adapters::dynamodb::DynamoDedupStore;
+use ingest::adapters::kinesis::KinesisPublisher;
 use ingest::{Ingest, IngestRequest, Route, Settings};
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};

@@ -1,10 +1,7 @@
-//! The AWS adapters: DynamoDB for deduplication, Kinesis for the stream, Secrets Manager for
-//! the Twilio secrets. (The SQS quarantine comes from the shared crate.)
+//! The AWS adapters: DynamoDB for deduplication, Secrets Manager for the Twilio secrets.
+//! (Kinesis is in [`super::kinesis`]; the SQS quarantine comes from the shared crate.)
 
-use crate::ports::{
-    Claim, ClaimOutcome, DedupStore, EntryError, EventPublisher, OutgoingRecord, PublishError,
-    StoreError,
-};
+use crate::ports::{Claim, ClaimOutcome, DedupStore, StoreError};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
@@ -165,61 +162,6 @@ impl DedupStore for DynamoDedupStore {
             }
         });
         join_all(deletes).await.into_iter().collect()
-    }
-}
-
-/// The Kinesis stream, by name.
-#[derive(Clone, Debug)]
-pub struct KinesisPublisher {
-    client: aws_sdk_kinesis::Client,
-    stream_name: String,
-}
-
-impl KinesisPublisher {
-    pub fn new(client: aws_sdk_kinesis::Client, stream_name: impl Into<String>) -> Self {
-        Self {
-            client,
-            stream_name: stream_name.into(),
-        }
-    }
-}
-
-impl EventPublisher for KinesisPublisher {
-    async fn put_records(
-        &self,
-        records: &[OutgoingRecord<'_>],
-    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
-        let entries = records
-            .iter()
-            .map(|r| {
-                aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
-                    .data(aws_sdk_kinesis::primitives::Blob::new(r.data))
-                    .partition_key(r.partition_key)
-                    .build()
-                    .map_err(|e| PublishError(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let output = self
-            .client
-            .put_records()
-            .stream_name(&self.stream_name)
-            .set_records(Some(entries))
-            .send()
-            .await
-            .map_err(|e| {
-                PublishError(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string())
-            })?;
-        Ok(output
-            .records()
-            .iter()
-            .map(|entry| match entry.error_code() {
-                None => Ok(()),
-                Some(code) => Err(EntryError(format!(
-                    "{code}: {}",
-                    entry.error_message().unwrap_or("")
-                ))),
-            })
-            .collect())
     }
 }
 

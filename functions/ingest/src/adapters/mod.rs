@@ -1,3 +1,4 @@
 //! One file per backend behind the ports.
 
 pub mod dynamodb;
+pub mod kinesis;

@@ -171,7 +171,7 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
                 aws_sdk_dynamodb::Client::new(&aws),
                 args.dedup_table.clone().unwrap_or_default(),
             );
-            let stream = ingest::adapters::dynamodb::KinesisPublisher::new(
+            let stream = ingest::adapters::kinesis::KinesisPublisher::new(
                 aws_sdk_kinesis::Client::new(&aws),
                 args.stream_name.clone().unwrap_or_default(),
             );

@@ -1,0 +1,58 @@
+//! The Kinesis stream the core publishes to.
+
+use crate::ports::{EntryError, EventPublisher, OutgoingRecord, PublishError};
+
+/// The Kinesis stream, by name.
+#[derive(Clone, Debug)]
+pub struct KinesisPublisher {
+    client: aws_sdk_kinesis::Client,
+    stream_name: String,
+}
+
+impl KinesisPublisher {
+    pub fn new(client: aws_sdk_kinesis::Client, stream_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            stream_name: stream_name.into(),
+        }
+    }
+}
+
+impl EventPublisher for KinesisPublisher {
+    async fn put_records(
+        &self,
+        records: &[OutgoingRecord<'_>],
+    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
+        let entries = records
+            .iter()
+            .map(|r| {
+                aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                    .data(aws_sdk_kinesis::primitives::Blob::new(r.data))
+                    .partition_key(r.partition_key)
+                    .build()
+                    .map_err(|e| PublishError(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let output = self
+            .client
+            .put_records()
+            .stream_name(&self.stream_name)
+            .set_records(Some(entries))
+            .send()
+            .await
+            .map_err(|e| {
+                PublishError(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string())
+            })?;
+        Ok(output
+            .records()
+            .iter()
+            .map(|entry| match entry.error_code() {
+                None => Ok(()),
+                Some(code) => Err(EntryError(format!(
+                    "{code}: {}",
+                    entry.error_message().unwrap_or("")
+                ))),
+            })
+            .collect())
+    }
+}
