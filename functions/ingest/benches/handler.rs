@@ -3,7 +3,7 @@
 //! call counts and infra/bench/serve_load.sh).
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use ingest::memory::{MemoryDedupStore, MemoryPublisher};
+use ingest::adapters::memory::{MemoryDedupStore, MemoryPublisher};
 use ingest::{Ingest, IngestRequest, Route, Settings};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

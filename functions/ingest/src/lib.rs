@@ -11,7 +11,6 @@ pub mod http;
 pub mod lambda;
 #[cfg(feature = "local")]
 pub mod local;
-pub mod memory;
 pub mod ports;
 pub mod service;
 

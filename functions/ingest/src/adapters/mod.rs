@@ -2,3 +2,4 @@
 
 pub mod dynamodb;
 pub mod kinesis;
+pub mod memory;
