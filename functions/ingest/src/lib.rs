@@ -9,8 +9,6 @@ pub mod adapters;
 pub mod config;
 pub mod http;
 pub mod lambda;
-#[cfg(feature = "local")]
-pub mod local;
 pub mod ports;
 pub mod service;
 

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use ingest::local::LocalStore;
+use ingest::adapters::sqlite::LocalStore;
 use ingest::ports::{EventPublisher, OutgoingRecord};
 use serde_json::{Value, json};
 use std::path::PathBuf;

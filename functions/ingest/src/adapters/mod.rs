@@ -3,3 +3,5 @@
 pub mod dynamodb;
 pub mod kinesis;
 pub mod memory;
+#[cfg(feature = "local")]
+pub mod sqlite;

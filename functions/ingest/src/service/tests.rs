@@ -1,6 +1,6 @@
 use super::*;
-use crate::config::Settings;
 use crate::adapters::memory::{MemoryDedupStore, MemoryPublisher, RecordState, claim_decision};
+use crate::config::Settings;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use twilio_events::metrics::MemorySink;

@@ -13,7 +13,7 @@ use clap::Args;
 use events_api::{
     ApiError, Credentials, DEFAULT_BASE, EventType, EventsApi, Sink, SubscribedEvent, Subscription,
 };
-use ingest::local::{LocalStore, database_path};
+use ingest::adapters::sqlite::{LocalStore, database_path};
 use reqwest::Url;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -632,7 +632,7 @@ struct StreamWatcher {
 impl StreamWatcher {
     fn start(dir: &Path) -> Result<Self, SetupError> {
         let shown = dir.display().to_string();
-        let store_error = |e: ingest::local::LocalStoreError| SetupError::Store {
+        let store_error = |e: ingest::adapters::sqlite::LocalStoreError| SetupError::Store {
             dir: shown.clone(),
             detail: e.to_string(),
         };

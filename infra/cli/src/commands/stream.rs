@@ -2,7 +2,7 @@
 
 use super::{InputError, Outcome};
 use clap::{Args, Subcommand};
-use ingest::local::{LocalStore, database_path};
+use ingest::adapters::sqlite::{LocalStore, database_path};
 use std::io::Write;
 use std::path::PathBuf;
 

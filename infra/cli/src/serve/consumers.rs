@@ -2,7 +2,7 @@
 //! batches, the way a Kinesis event source mapping feeds a Lambda: a batch that reports
 //! failures is retried from its first failed record, with backoff.
 
-use ingest::local::LocalStore;
+use ingest::adapters::sqlite::LocalStore;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;

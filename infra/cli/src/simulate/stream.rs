@@ -40,10 +40,11 @@ pub fn read_local(
         dir: dir.display().to_string(),
         reason,
     };
-    if !ingest::local::database_path(dir).exists() {
+    if !ingest::adapters::sqlite::database_path(dir).exists() {
         return Err(error("no twilio-events.db there".into()));
     }
-    let store = ingest::local::LocalStore::open(dir).map_err(|e| error(e.to_string()))?;
+    let store =
+        ingest::adapters::sqlite::LocalStore::open(dir).map_err(|e| error(e.to_string()))?;
     let mut counts = HashMap::new();
     let mut after = 0i64;
     loop {
