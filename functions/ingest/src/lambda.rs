@@ -1,7 +1,7 @@
 //! The Lambda entry point: API Gateway HTTP API (payload v2) in, the core's answer out.
 
-use crate::http::{HttpRequest, handle};
 use crate::ports::{DedupStore, EventPublisher};
+use crate::request::{HttpRequest, handle};
 use crate::service::{Clock, Ingest};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
