@@ -33,6 +33,39 @@ pub enum ClaimOutcome {
     Failed(String),
 }
 
+/// What a dedup store holds for one event id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordState {
+    InProgress {
+        token: String,
+        lease_until_ms: i64,
+        expires_at_s: i64,
+    },
+    Completed {
+        expires_at_s: i64,
+    },
+}
+
+/// Whether `claim` may take the event, given what the store holds for it: the one rule every
+/// dedup store follows. The SQLite and in-memory stores call it; the DynamoDB store states the
+/// same rule as its PutItem condition.
+pub fn claim_decision(existing: Option<&RecordState>, claim: &Claim) -> ClaimOutcome {
+    let now_s = claim.now_ms.div_euclid(1000);
+    match existing {
+        None => ClaimOutcome::Claimed,
+        Some(RecordState::Completed { expires_at_s }) if *expires_at_s <= now_s => {
+            ClaimOutcome::Claimed
+        }
+        Some(RecordState::Completed { .. }) => ClaimOutcome::Duplicate,
+        Some(RecordState::InProgress {
+            lease_until_ms,
+            expires_at_s,
+            ..
+        }) if *lease_until_ms <= claim.now_ms || *expires_at_s <= now_s => ClaimOutcome::Claimed,
+        Some(RecordState::InProgress { .. }) => ClaimOutcome::InProgress,
+    }
+}
+
 /// A store error that concerns the whole call.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("dedup store: {0}")]
@@ -103,5 +136,46 @@ impl<T: EventPublisher> EventPublisher for std::sync::Arc<T> {
         records: &[OutgoingRecord<'_>],
     ) -> impl Future<Output = Result<Vec<Result<(), EntryError>>, PublishError>> + Send {
         (**self).put_records(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_follow_lease_and_expiry_in_code() {
+        let claim = |now_ms| Claim {
+            key: "k".into(),
+            token: "t".into(),
+            lease_until_ms: now_ms + 1000,
+            expires_at_s: now_ms / 1000 + 100,
+            now_ms,
+        };
+        let live = RecordState::InProgress {
+            token: "x".into(),
+            lease_until_ms: 5_000,
+            expires_at_s: 100,
+        };
+        assert_eq!(
+            claim_decision(Some(&live), &claim(4_999)),
+            ClaimOutcome::InProgress
+        );
+        assert_eq!(
+            claim_decision(Some(&live), &claim(5_000)),
+            ClaimOutcome::Claimed,
+            "the lease ran out"
+        );
+        let done = RecordState::Completed { expires_at_s: 100 };
+        assert_eq!(
+            claim_decision(Some(&done), &claim(99_999)),
+            ClaimOutcome::Duplicate
+        );
+        assert_eq!(
+            claim_decision(Some(&done), &claim(100_000)),
+            ClaimOutcome::Claimed,
+            "expired, whatever TTL did"
+        );
+        assert_eq!(claim_decision(None, &claim(0)), ClaimOutcome::Claimed);
     }
 }

@@ -1,43 +1,14 @@
 //! In-memory stores with the same semantics as the real ones: for unit tests of the core and
-//! for benchmarks without network. Faults can be injected.
+//! for benchmarks without network. Faults can be injected. Behind the `testing` feature:
+//! production code never builds them.
 
 use crate::ports::{
     Claim, ClaimOutcome, DedupStore, EntryError, EventPublisher, OutgoingRecord, PublishError,
-    StoreError,
+    RecordState, StoreError, claim_decision,
 };
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecordState {
-    InProgress {
-        token: String,
-        lease_until_ms: i64,
-        expires_at_s: i64,
-    },
-    Completed {
-        expires_at_s: i64,
-    },
-}
-
-/// The claim rules the DynamoDB adapter expresses as a condition, in plain code.
-pub fn claim_decision(existing: Option<&RecordState>, claim: &Claim) -> ClaimOutcome {
-    let now_s = claim.now_ms.div_euclid(1000);
-    match existing {
-        None => ClaimOutcome::Claimed,
-        Some(RecordState::Completed { expires_at_s }) if *expires_at_s <= now_s => {
-            ClaimOutcome::Claimed
-        }
-        Some(RecordState::Completed { .. }) => ClaimOutcome::Duplicate,
-        Some(RecordState::InProgress {
-            lease_until_ms,
-            expires_at_s,
-            ..
-        }) if *lease_until_ms <= claim.now_ms || *expires_at_s <= now_s => ClaimOutcome::Claimed,
-        Some(RecordState::InProgress { .. }) => ClaimOutcome::InProgress,
-    }
-}
 
 #[derive(Debug, Default)]
 pub struct MemoryDedupStore {

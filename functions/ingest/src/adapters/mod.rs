@@ -2,6 +2,7 @@
 
 pub mod dynamodb;
 pub mod kinesis;
+#[cfg(feature = "testing")]
 pub mod memory;
 #[cfg(feature = "local")]
 pub mod sqlite;

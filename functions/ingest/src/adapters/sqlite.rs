@@ -6,10 +6,9 @@
 //! dedup records, and everywhere already. One writer thread commits whatever requests are
 //! waiting in one transaction (group commit), so each fsync serves many deliveries.
 
-use crate::adapters::memory::{RecordState, claim_decision};
 use crate::ports::{
     Claim, ClaimOutcome, DedupStore, EntryError, EventPublisher, OutgoingRecord, PublishError,
-    StoreError,
+    RecordState, StoreError, claim_decision,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};

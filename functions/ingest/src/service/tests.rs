@@ -1,6 +1,7 @@
 use super::*;
-use crate::adapters::memory::{MemoryDedupStore, MemoryPublisher, RecordState, claim_decision};
+use crate::adapters::memory::{MemoryDedupStore, MemoryPublisher};
 use crate::config::Settings;
+use crate::ports::RecordState;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use twilio_events::metrics::MemorySink;
@@ -362,42 +363,6 @@ async fn an_event_in_progress_elsewhere_is_retried_not_dropped() {
         (503, Some(IN_PROGRESS_RETRY_SECS))
     );
     assert!(w.stream.stored().is_empty());
-}
-
-#[test]
-fn claims_follow_lease_and_expiry_in_code() {
-    let claim = |now_ms| Claim {
-        key: "k".into(),
-        token: "t".into(),
-        lease_until_ms: now_ms + 1000,
-        expires_at_s: now_ms / 1000 + 100,
-        now_ms,
-    };
-    let live = RecordState::InProgress {
-        token: "x".into(),
-        lease_until_ms: 5_000,
-        expires_at_s: 100,
-    };
-    assert_eq!(
-        claim_decision(Some(&live), &claim(4_999)),
-        ClaimOutcome::InProgress
-    );
-    assert_eq!(
-        claim_decision(Some(&live), &claim(5_000)),
-        ClaimOutcome::Claimed,
-        "the lease ran out"
-    );
-    let done = RecordState::Completed { expires_at_s: 100 };
-    assert_eq!(
-        claim_decision(Some(&done), &claim(99_999)),
-        ClaimOutcome::Duplicate
-    );
-    assert_eq!(
-        claim_decision(Some(&done), &claim(100_000)),
-        ClaimOutcome::Claimed,
-        "expired, whatever TTL did"
-    );
-    assert_eq!(claim_decision(None, &claim(0)), ClaimOutcome::Claimed);
 }
 
 #[tokio::test]
