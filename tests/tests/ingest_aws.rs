@@ -8,10 +8,9 @@ use ingest::adapters::kinesis::KinesisPublisher;
 use ingest::config::Settings;
 use ingest::lambda::handle_lambda;
 use ingest::ports::{
-    Claim, ClaimOutcome, DedupStore, EntryError, EventPublisher, OutgoingRecord, PublishError,
-    StoreError,
+    Claim, ClaimOutcome, Clock, DedupStore, EntryError, EventPublisher, OutgoingRecord,
+    PublishError, StoreError,
 };
-use ingest::service::Clock;
 use ingest::{Ingest, IngestRequest, Route};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};

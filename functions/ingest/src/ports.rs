@@ -2,6 +2,7 @@
 //! [`crate::adapters`]; `twilio-events serve` brings embedded ones; tests bring fakes.
 
 use std::future::Future;
+use time::OffsetDateTime;
 
 /// A claim on one event id, Powertools-style: INPROGRESS with a lease until it is marked
 /// COMPLETED (published) or released (publishing failed).
@@ -114,6 +115,20 @@ pub trait EventPublisher: Send + Sync {
         &self,
         records: &[OutgoingRecord<'_>],
     ) -> impl Future<Output = Result<Vec<Result<(), EntryError>>, PublishError>> + Send;
+}
+
+/// The time source, injectable so tests can move it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
 }
 
 impl<T: DedupStore> DedupStore for std::sync::Arc<T> {

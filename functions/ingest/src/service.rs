@@ -13,8 +13,8 @@
 
 use crate::config::{Settings, SignatureFailureAnswer};
 use crate::ports::{
-    Claim, ClaimOutcome, DedupStore, EventPublisher, MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT,
-    OutgoingRecord,
+    Claim, ClaimOutcome, Clock, DedupStore, EventPublisher, MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT,
+    OutgoingRecord, SystemClock,
 };
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -102,20 +102,6 @@ impl IngestResponse {
             retry_after_secs: Some(retry_after_secs),
             ..Self::error(503, message)
         }
-    }
-}
-
-/// The time source, injectable so tests can move it.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> OffsetDateTime;
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
     }
 }
 
