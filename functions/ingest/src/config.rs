@@ -17,7 +17,7 @@ pub enum SignatureFailureAnswer {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings {
+pub struct IngestSettings {
     /// The URL Twilio calls for Event Streams deliveries, exactly as configured on the sink,
     /// without the query string (the raw query string is appended as received).
     pub events_url: String,
@@ -41,7 +41,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(48 * 3600);
 pub const MIN_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
-impl Settings {
+impl IngestSettings {
     /// Settings for a public base URL such as `https://abc.execute-api.us-east-1.amazonaws.com/prod`
     /// (routes `/twilio/events` and `/twilio/usage-triggers` below it), with defaults.
     pub fn for_base_url(base: &str) -> Self {
@@ -82,9 +82,9 @@ fn invalid(name: &'static str, problem: impl Into<String>) -> ConfigError {
 /// - `PUBLIC_EVENTS_URL`, `PUBLIC_USAGE_TRIGGERS_URL`: override one route's public URL;
 /// - `MAX_BODY_BYTES` (default 262144), `DEDUP_WINDOW_HOURS` (default 48, at least 24);
 /// - `SIGNATURE_FAILURE_STATUS`: 503 (default) or 403; `RETRY_AFTER_SECONDS` (default 60).
-pub fn settings_from(var: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+pub fn settings_from(var: impl Fn(&str) -> Option<String>) -> Result<IngestSettings, ConfigError> {
     let base = var("PUBLIC_BASE_URL").filter(|v| !v.trim().is_empty());
-    let mut settings = Settings::for_base_url(base.as_deref().unwrap_or(""));
+    let mut settings = IngestSettings::for_base_url(base.as_deref().unwrap_or(""));
     if base.as_deref().map(str::trim) == Some("auto") {
         // The URLs come with each request; the ones above are never used.
         settings.base_url_from_request = true;
@@ -99,7 +99,7 @@ pub fn settings_from(var: impl Fn(&str) -> Option<String>) -> Result<Settings, C
 fn read_public_urls(
     var: &impl Fn(&str) -> Option<String>,
     base: Option<String>,
-    settings: &mut Settings,
+    settings: &mut IngestSettings,
 ) -> Result<(), ConfigError> {
     match (
         base,
@@ -142,7 +142,7 @@ fn read_public_urls(
 /// Body size, dedup window and the answer to bad signatures.
 fn read_limits(
     var: &impl Fn(&str) -> Option<String>,
-    settings: &mut Settings,
+    settings: &mut IngestSettings,
 ) -> Result<(), ConfigError> {
     if let Some(v) = var("MAX_BODY_BYTES") {
         settings.max_body_bytes = v

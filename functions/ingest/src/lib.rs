@@ -12,5 +12,5 @@ pub mod ports;
 pub mod request;
 pub mod service;
 
-pub use config::Settings;
+pub use config::IngestSettings;
 pub use service::{Ingest, IngestRequest, IngestResponse, Route};

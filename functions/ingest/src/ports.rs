@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 /// A claim on one event id, Powertools-style: INPROGRESS with a lease until it is marked
 /// COMPLETED (published) or released (publishing failed).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Claim {
+pub struct DedupClaim {
     /// `<account>#<event id>`: ids are unique per account.
     pub key: String,
     /// Identifies this attempt, so that only it can release its claim.
@@ -23,7 +23,7 @@ pub struct Claim {
 
 /// What a claim found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ClaimOutcome {
+pub enum DedupOutcome {
     /// New (or expired, or abandoned by an attempt whose lease ran out): ours to publish.
     Claimed,
     /// Already published.
@@ -50,39 +50,45 @@ pub enum RecordState {
 /// Whether `claim` may take the event, given what the store holds for it: the one rule every
 /// dedup store follows. The SQLite and in-memory stores call it; the DynamoDB store states the
 /// same rule as its PutItem condition.
-pub fn claim_decision(existing: Option<&RecordState>, claim: &Claim) -> ClaimOutcome {
+pub fn claim_decision(existing: Option<&RecordState>, claim: &DedupClaim) -> DedupOutcome {
     let now_s = claim.now_ms.div_euclid(1000);
     match existing {
-        None => ClaimOutcome::Claimed,
+        None => DedupOutcome::Claimed,
         Some(RecordState::Completed { expires_at_s }) if *expires_at_s <= now_s => {
-            ClaimOutcome::Claimed
+            DedupOutcome::Claimed
         }
-        Some(RecordState::Completed { .. }) => ClaimOutcome::Duplicate,
+        Some(RecordState::Completed { .. }) => DedupOutcome::Duplicate,
         Some(RecordState::InProgress {
             lease_until_ms,
             expires_at_s,
             ..
-        }) if *lease_until_ms <= claim.now_ms || *expires_at_s <= now_s => ClaimOutcome::Claimed,
-        Some(RecordState::InProgress { .. }) => ClaimOutcome::InProgress,
+        }) if *lease_until_ms <= claim.now_ms || *expires_at_s <= now_s => DedupOutcome::Claimed,
+        Some(RecordState::InProgress { .. }) => DedupOutcome::InProgress,
     }
 }
 
 /// A store error that concerns the whole call.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("dedup store: {0}")]
-pub struct StoreError(pub String);
+pub struct DedupStoreError(pub String);
 
 /// Deduplication by event id. Implementations answer a whole delivery in one round trip.
 pub trait DedupStore: Send + Sync {
     /// Claims each event; outcomes in the order of `claims`.
-    fn claim(&self, claims: &[Claim]) -> impl Future<Output = Vec<ClaimOutcome>> + Send;
+    fn claim(&self, claims: &[DedupClaim]) -> impl Future<Output = Vec<DedupOutcome>> + Send;
 
     /// Marks published events COMPLETED (until `expires_at_s`).
-    fn complete(&self, claims: &[Claim]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn complete(
+        &self,
+        claims: &[DedupClaim],
+    ) -> impl Future<Output = Result<(), DedupStoreError>> + Send;
 
     /// Gives up claims whose events could not be published, so that Twilio's retry can
     /// claim them again at once instead of waiting for the lease to run out.
-    fn release(&self, claims: &[Claim]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release(
+        &self,
+        claims: &[DedupClaim],
+    ) -> impl Future<Output = Result<(), DedupStoreError>> + Send;
 }
 
 /// One record for the stream.
@@ -100,7 +106,7 @@ pub struct EntryError(pub String);
 /// The whole put failed (throttled, unreachable, …); nothing of it was stored.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("stream: {0}")]
-pub struct PublishError(pub String);
+pub struct StreamPublishError(pub String);
 
 /// Limits of one put, as Kinesis PutRecords sets them.
 pub const MAX_RECORDS_PER_PUT: usize = 500;
@@ -114,7 +120,7 @@ pub trait EventPublisher: Send + Sync {
     fn put_records(
         &self,
         records: &[OutgoingRecord<'_>],
-    ) -> impl Future<Output = Result<Vec<Result<(), EntryError>>, PublishError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Result<(), EntryError>>, StreamPublishError>> + Send;
 }
 
 /// The time source, injectable so tests can move it.
@@ -132,15 +138,21 @@ impl Clock for SystemClock {
 }
 
 impl<T: DedupStore> DedupStore for std::sync::Arc<T> {
-    fn claim(&self, claims: &[Claim]) -> impl Future<Output = Vec<ClaimOutcome>> + Send {
+    fn claim(&self, claims: &[DedupClaim]) -> impl Future<Output = Vec<DedupOutcome>> + Send {
         (**self).claim(claims)
     }
 
-    fn complete(&self, claims: &[Claim]) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn complete(
+        &self,
+        claims: &[DedupClaim],
+    ) -> impl Future<Output = Result<(), DedupStoreError>> + Send {
         (**self).complete(claims)
     }
 
-    fn release(&self, claims: &[Claim]) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn release(
+        &self,
+        claims: &[DedupClaim],
+    ) -> impl Future<Output = Result<(), DedupStoreError>> + Send {
         (**self).release(claims)
     }
 }
@@ -149,7 +161,7 @@ impl<T: EventPublisher> EventPublisher for std::sync::Arc<T> {
     fn put_records(
         &self,
         records: &[OutgoingRecord<'_>],
-    ) -> impl Future<Output = Result<Vec<Result<(), EntryError>>, PublishError>> + Send {
+    ) -> impl Future<Output = Result<Vec<Result<(), EntryError>>, StreamPublishError>> + Send {
         (**self).put_records(records)
     }
 }
@@ -160,7 +172,7 @@ mod tests {
 
     #[test]
     fn claims_follow_lease_and_expiry_in_code() {
-        let claim = |now_ms| Claim {
+        let claim = |now_ms| DedupClaim {
             key: "k".into(),
             token: "t".into(),
             lease_until_ms: now_ms + 1000,
@@ -174,23 +186,23 @@ mod tests {
         };
         assert_eq!(
             claim_decision(Some(&live), &claim(4_999)),
-            ClaimOutcome::InProgress
+            DedupOutcome::InProgress
         );
         assert_eq!(
             claim_decision(Some(&live), &claim(5_000)),
-            ClaimOutcome::Claimed,
+            DedupOutcome::Claimed,
             "the lease ran out"
         );
         let done = RecordState::Completed { expires_at_s: 100 };
         assert_eq!(
             claim_decision(Some(&done), &claim(99_999)),
-            ClaimOutcome::Duplicate
+            DedupOutcome::Duplicate
         );
         assert_eq!(
             claim_decision(Some(&done), &claim(100_000)),
-            ClaimOutcome::Claimed,
+            DedupOutcome::Claimed,
             "expired, whatever TTL did"
         );
-        assert_eq!(claim_decision(None, &claim(0)), ClaimOutcome::Claimed);
+        assert_eq!(claim_decision(None, &claim(0)), DedupOutcome::Claimed);
     }
 }

@@ -1,7 +1,7 @@
 //! The AWS adapters: DynamoDB for deduplication, Secrets Manager for the Twilio secrets.
 //! (Kinesis is in [`super::kinesis`]; the SQS quarantine comes from the shared crate.)
 
-use crate::ports::{Claim, ClaimOutcome, DedupStore, StoreError};
+use crate::ports::{DedupClaim, DedupOutcome, DedupStore, DedupStoreError};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
@@ -34,7 +34,7 @@ impl DynamoDedupStore {
         }
     }
 
-    async fn claim_one(&self, claim: &Claim) -> ClaimOutcome {
+    async fn claim_one(&self, claim: &DedupClaim) -> DedupOutcome {
         let result = self
             .client
             .put_item()
@@ -53,7 +53,7 @@ impl DynamoDedupStore {
             .send()
             .await;
         match result {
-            Ok(_) => ClaimOutcome::Claimed,
+            Ok(_) => DedupOutcome::Claimed,
             Err(error) => match error.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(failed)) => {
                     let status = failed
@@ -61,17 +61,17 @@ impl DynamoDedupStore {
                         .and_then(|item| item.get("status"))
                         .and_then(|s| s.as_s().ok());
                     if status.map(String::as_str) == Some(COMPLETED) {
-                        ClaimOutcome::Duplicate
+                        DedupOutcome::Duplicate
                     } else {
-                        ClaimOutcome::InProgress
+                        DedupOutcome::InProgress
                     }
                 }
-                _ => ClaimOutcome::Failed(DisplayErrorContext(&error).to_string()),
+                _ => DedupOutcome::Failed(DisplayErrorContext(&error).to_string()),
             },
         }
     }
 
-    async fn write_batch(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+    async fn write_batch(&self, requests: Vec<WriteRequest>) -> Result<(), DedupStoreError> {
         let mut pending = requests;
         for attempt in 0..4u32 {
             if attempt > 0 {
@@ -83,7 +83,7 @@ impl DynamoDedupStore {
                 .request_items(&self.table, pending)
                 .send()
                 .await
-                .map_err(|e| StoreError(DisplayErrorContext(&e).to_string()))?;
+                .map_err(|e| DedupStoreError(DisplayErrorContext(&e).to_string()))?;
             pending = output
                 .unprocessed_items()
                 .and_then(|items| items.get(&self.table))
@@ -93,7 +93,7 @@ impl DynamoDedupStore {
                 return Ok(());
             }
         }
-        Err(StoreError(format!(
+        Err(DedupStoreError(format!(
             "{} items left unprocessed after retries",
             pending.len()
         )))
@@ -101,13 +101,13 @@ impl DynamoDedupStore {
 }
 
 impl DedupStore for DynamoDedupStore {
-    async fn claim(&self, claims: &[Claim]) -> Vec<ClaimOutcome> {
+    async fn claim(&self, claims: &[DedupClaim]) -> Vec<DedupOutcome> {
         // Conditional writes cannot be batched (BatchWriteItem has no conditions, and a
         // transaction fails whole on the first duplicate): one PutItem per event, all at once.
         join_all(claims.iter().map(|c| self.claim_one(c))).await
     }
 
-    async fn complete(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn complete(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         let requests: Vec<WriteRequest> = claims
             .iter()
             .map(|claim| {
@@ -122,10 +122,10 @@ impl DedupStore for DynamoDedupStore {
                 let put = PutRequest::builder()
                     .set_item(Some(item))
                     .build()
-                    .map_err(|e| StoreError(e.to_string()))?;
+                    .map_err(|e| DedupStoreError(e.to_string()))?;
                 Ok(WriteRequest::builder().put_request(put).build())
             })
-            .collect::<Result<_, StoreError>>()?;
+            .collect::<Result<_, DedupStoreError>>()?;
         let batches: Vec<Vec<WriteRequest>> = requests
             .chunks(MAX_BATCH_WRITE)
             .map(<[_]>::to_vec)
@@ -136,7 +136,7 @@ impl DedupStore for DynamoDedupStore {
             .collect()
     }
 
-    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn release(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         let deletes = claims.iter().map(|claim| async move {
             let result = self
                 .client
@@ -158,7 +158,7 @@ impl DedupStore for DynamoDedupStore {
                 {
                     Ok(())
                 }
-                Err(e) => Err(StoreError(DisplayErrorContext(&e).to_string())),
+                Err(e) => Err(DedupStoreError(DisplayErrorContext(&e).to_string())),
             }
         });
         join_all(deletes).await.into_iter().collect()

@@ -1,6 +1,6 @@
 //! The Kinesis stream the core publishes to.
 
-use crate::ports::{EntryError, EventPublisher, OutgoingRecord, PublishError};
+use crate::ports::{EntryError, EventPublisher, OutgoingRecord, StreamPublishError};
 
 /// The Kinesis stream, by name.
 #[derive(Clone, Debug)]
@@ -22,7 +22,7 @@ impl EventPublisher for KinesisPublisher {
     async fn put_records(
         &self,
         records: &[OutgoingRecord<'_>],
-    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
+    ) -> Result<Vec<Result<(), EntryError>>, StreamPublishError> {
         let entries = records
             .iter()
             .map(|r| {
@@ -30,7 +30,7 @@ impl EventPublisher for KinesisPublisher {
                     .data(aws_sdk_kinesis::primitives::Blob::new(r.data))
                     .partition_key(r.partition_key)
                     .build()
-                    .map_err(|e| PublishError(e.to_string()))
+                    .map_err(|e| StreamPublishError(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let output = self
@@ -41,7 +41,7 @@ impl EventPublisher for KinesisPublisher {
             .send()
             .await
             .map_err(|e| {
-                PublishError(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string())
+                StreamPublishError(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string())
             })?;
         Ok(output
             .records()

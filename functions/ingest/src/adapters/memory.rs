@@ -3,8 +3,8 @@
 //! production code never builds them.
 
 use crate::ports::{
-    Claim, ClaimOutcome, DedupStore, EntryError, EventPublisher, OutgoingRecord, PublishError,
-    RecordState, StoreError, claim_decision,
+    DedupClaim, DedupOutcome, DedupStore, DedupStoreError, EntryError, EventPublisher,
+    OutgoingRecord, RecordState, StreamPublishError, claim_decision,
 };
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,26 +25,26 @@ impl MemoryDedupStore {
 }
 
 impl DedupStore for MemoryDedupStore {
-    async fn claim(&self, claims: &[Claim]) -> Vec<ClaimOutcome> {
+    async fn claim(&self, claims: &[DedupClaim]) -> Vec<DedupOutcome> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.fail_next_claims.load(Ordering::SeqCst) > 0 {
             self.fail_next_claims.fetch_sub(1, Ordering::SeqCst);
             return claims
                 .iter()
-                .map(|_| ClaimOutcome::Failed("throttled".into()))
+                .map(|_| DedupOutcome::Failed("throttled".into()))
                 .collect();
         }
         let Ok(mut records) = self.records.lock() else {
             return claims
                 .iter()
-                .map(|_| ClaimOutcome::Failed("poisoned".into()))
+                .map(|_| DedupOutcome::Failed("poisoned".into()))
                 .collect();
         };
         claims
             .iter()
             .map(|claim| {
                 let outcome = claim_decision(records.get(&claim.key), claim);
-                if outcome == ClaimOutcome::Claimed {
+                if outcome == DedupOutcome::Claimed {
                     records.insert(
                         claim.key.clone(),
                         RecordState::InProgress {
@@ -59,12 +59,12 @@ impl DedupStore for MemoryDedupStore {
             .collect()
     }
 
-    async fn complete(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn complete(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let mut records = self
             .records
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
+            .map_err(|_| DedupStoreError("poisoned".into()))?;
         for claim in claims {
             records.insert(
                 claim.key.clone(),
@@ -76,12 +76,12 @@ impl DedupStore for MemoryDedupStore {
         Ok(())
     }
 
-    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn release(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let mut records = self
             .records
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
+            .map_err(|_| DedupStoreError("poisoned".into()))?;
         for claim in claims {
             if matches!(records.get(&claim.key), Some(RecordState::InProgress { token, .. }) if *token == claim.token)
             {
@@ -113,11 +113,11 @@ impl EventPublisher for MemoryPublisher {
     async fn put_records(
         &self,
         records: &[OutgoingRecord<'_>],
-    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
+    ) -> Result<Vec<Result<(), EntryError>>, StreamPublishError> {
         self.puts.fetch_add(1, Ordering::SeqCst);
         if self.fail_next_puts.load(Ordering::SeqCst) > 0 {
             self.fail_next_puts.fetch_sub(1, Ordering::SeqCst);
-            return Err(PublishError(
+            return Err(StreamPublishError(
                 "ProvisionedThroughputExceededException".into(),
             ));
         }
@@ -125,7 +125,7 @@ impl EventPublisher for MemoryPublisher {
         let mut stored = self
             .records
             .lock()
-            .map_err(|_| PublishError("poisoned".into()))?;
+            .map_err(|_| StreamPublishError("poisoned".into()))?;
         Ok(records
             .iter()
             .map(|r| {

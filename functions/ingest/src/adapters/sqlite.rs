@@ -7,8 +7,8 @@
 //! waiting in one transaction (group commit), so each fsync serves many deliveries.
 
 use crate::ports::{
-    Claim, ClaimOutcome, DedupStore, EntryError, EventPublisher, OutgoingRecord, PublishError,
-    RecordState, StoreError, claim_decision,
+    DedupClaim, DedupOutcome, DedupStore, DedupStoreError, EntryError, EventPublisher,
+    OutgoingRecord, RecordState, StreamPublishError, claim_decision,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -21,7 +21,7 @@ use twilio_events::stream::StreamRecord;
 const MAX_GROUP: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
-pub enum LocalStoreError {
+pub enum SqliteError {
     #[error("cannot open the store at {path}: {source}")]
     Open {
         path: PathBuf,
@@ -36,9 +36,9 @@ pub enum LocalStoreError {
 type Reply<T> = oneshot::Sender<Result<T, String>>;
 
 enum Job {
-    Claim(Vec<Claim>, Reply<Vec<ClaimOutcome>>),
-    Complete(Vec<Claim>, Reply<()>),
-    Release(Vec<Claim>, Reply<()>),
+    Claim(Vec<DedupClaim>, Reply<Vec<DedupOutcome>>),
+    Complete(Vec<DedupClaim>, Reply<()>),
+    Release(Vec<DedupClaim>, Reply<()>),
     Append(Vec<(String, Vec<u8>)>, Reply<()>),
     Checkpoint(String, i64, Reply<()>),
 }
@@ -48,8 +48,8 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("twilio-events.db")
 }
 
-fn open(path: &Path) -> Result<Connection, LocalStoreError> {
-    let open_error = |source| LocalStoreError::Open {
+fn open(path: &Path) -> Result<Connection, SqliteError> {
+    let open_error = |source| SqliteError::Open {
         path: path.to_owned(),
         source,
     };
@@ -83,25 +83,25 @@ fn open(path: &Path) -> Result<Connection, LocalStoreError> {
 
 /// The store: dedup records, the stream, checkpoints. Cheap to clone.
 #[derive(Clone)]
-pub struct LocalStore {
+pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     path: PathBuf,
     appended: Arc<Notify>,
     reader: Arc<Mutex<Connection>>,
 }
 
-impl std::fmt::Debug for LocalStore {
+impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalStore")
+        f.debug_struct("SqliteStore")
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
 }
 
-impl LocalStore {
+impl SqliteStore {
     /// Opens (or creates) the store in `data_dir` and starts its writer thread.
-    pub fn open(data_dir: &Path) -> Result<Self, LocalStoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| LocalStoreError::Open {
+    pub fn open(data_dir: &Path) -> Result<Self, SqliteError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| SqliteError::Open {
             path: data_dir.to_owned(),
             source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
         })?;
@@ -114,7 +114,7 @@ impl LocalStore {
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || write_loop(writer, queue, notify))
-            .map_err(|e| LocalStoreError::Open {
+            .map_err(|e| SqliteError::Open {
                 path: path.clone(),
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
             })?;
@@ -134,10 +134,10 @@ impl LocalStore {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(job(reply))
-            .map_err(|_| LocalStoreError::WriterGone.to_string())?;
+            .map_err(|_| SqliteError::WriterGone.to_string())?;
         answer
             .await
-            .map_err(|_| LocalStoreError::WriterGone.to_string())?
+            .map_err(|_| SqliteError::WriterGone.to_string())?
     }
 
     /// Resolves when records were appended since the last call (or at once if some were).
@@ -146,15 +146,8 @@ impl LocalStore {
     }
 
     /// Up to `limit` records after sequence number `after`, in order.
-    pub fn read_after(
-        &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<StreamRecord>, LocalStoreError> {
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| LocalStoreError::WriterGone)?;
+    pub fn read_after(&self, after: i64, limit: usize) -> Result<Vec<StreamRecord>, SqliteError> {
+        let conn = self.reader.lock().map_err(|_| SqliteError::WriterGone)?;
         let mut statement = conn.prepare_cached("SELECT seq, partition_key, data, arrived_at_ms FROM stream WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
         let rows = statement.query_map(params![after, limit as i64], |row| {
             let arrived_ms: i64 = row.get(3)?;
@@ -172,11 +165,8 @@ impl LocalStore {
     }
 
     /// A consumer's checkpoint: the last sequence number it finished (0 for none).
-    pub fn checkpoint(&self, consumer: &str) -> Result<i64, LocalStoreError> {
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| LocalStoreError::WriterGone)?;
+    pub fn checkpoint(&self, consumer: &str) -> Result<i64, SqliteError> {
+        let conn = self.reader.lock().map_err(|_| SqliteError::WriterGone)?;
         Ok(conn
             .query_row(
                 "SELECT seq FROM checkpoints WHERE consumer = ?1",
@@ -243,7 +233,7 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>, appended: Arc<No
 }
 
 enum JobOutput {
-    Claims(Vec<ClaimOutcome>),
+    Claims(Vec<DedupOutcome>),
     Done,
 }
 
@@ -272,7 +262,7 @@ fn apply(tx: &Connection, job: &Job) -> Result<JobOutput, rusqlite::Error> {
                     )
                     .optional()?;
                 let outcome = claim_decision(existing.as_ref(), claim);
-                if outcome == ClaimOutcome::Claimed {
+                if outcome == DedupOutcome::Claimed {
                     tx.execute(
                         "INSERT OR REPLACE INTO dedup (key, status, token, lease_until_ms, expires_at_s) VALUES (?1, 'INPROGRESS', ?2, ?3, ?4)",
                         params![claim.key, claim.token, claim.lease_until_ms, claim.expires_at_s],
@@ -339,38 +329,38 @@ fn reply(job: Job, output: Result<JobOutput, String>) {
     }
 }
 
-impl DedupStore for LocalStore {
-    async fn claim(&self, claims: &[Claim]) -> Vec<ClaimOutcome> {
+impl DedupStore for SqliteStore {
+    async fn claim(&self, claims: &[DedupClaim]) -> Vec<DedupOutcome> {
         let claims_owned = claims.to_vec();
         match self.submit(|reply| Job::Claim(claims_owned, reply)).await {
             Ok(outcomes) => outcomes,
             Err(error) => claims
                 .iter()
-                .map(|_| ClaimOutcome::Failed(error.clone()))
+                .map(|_| DedupOutcome::Failed(error.clone()))
                 .collect(),
         }
     }
 
-    async fn complete(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn complete(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         let claims = claims.to_vec();
         self.submit(|reply| Job::Complete(claims, reply))
             .await
-            .map_err(StoreError)
+            .map_err(DedupStoreError)
     }
 
-    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn release(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         let claims = claims.to_vec();
         self.submit(|reply| Job::Release(claims, reply))
             .await
-            .map_err(StoreError)
+            .map_err(DedupStoreError)
     }
 }
 
-impl EventPublisher for LocalStore {
+impl EventPublisher for SqliteStore {
     async fn put_records(
         &self,
         records: &[OutgoingRecord<'_>],
-    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
+    ) -> Result<Vec<Result<(), EntryError>>, StreamPublishError> {
         let owned: Vec<(String, Vec<u8>)> = records
             .iter()
             .map(|r| (r.partition_key.to_owned(), r.data.to_vec()))
@@ -378,7 +368,7 @@ impl EventPublisher for LocalStore {
         let n = owned.len();
         self.submit(|reply| Job::Append(owned, reply))
             .await
-            .map_err(PublishError)?;
+            .map_err(StreamPublishError)?;
         Ok(vec![Ok(()); n])
     }
 }
@@ -387,8 +377,8 @@ impl EventPublisher for LocalStore {
 mod tests {
     use super::*;
 
-    fn claim(key: &str, now_ms: i64) -> Claim {
-        Claim {
+    fn claim(key: &str, now_ms: i64) -> DedupClaim {
+        DedupClaim {
             key: key.into(),
             token: format!("t-{now_ms}"),
             lease_until_ms: now_ms + 5_000,
@@ -404,10 +394,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         {
             // GIVEN an event claimed, published and completed
-            let store = LocalStore::open(&dir).unwrap();
+            let store = SqliteStore::open(&dir).unwrap();
             assert_eq!(
                 store.claim(&[claim("a", 1_000)]).await,
-                vec![ClaimOutcome::Claimed]
+                vec![DedupOutcome::Claimed]
             );
             let record = OutgoingRecord {
                 partition_key: "SM1",
@@ -417,24 +407,24 @@ mod tests {
             store.complete(&[claim("a", 1_000)]).await.unwrap();
             assert_eq!(
                 store.claim(&[claim("b", 1_000)]).await,
-                vec![ClaimOutcome::Claimed]
+                vec![DedupOutcome::Claimed]
             );
             store.save_checkpoint("crm-sync", 1).await.unwrap();
         }
         // WHEN the store is opened again
-        let store = LocalStore::open(&dir).unwrap();
+        let store = SqliteStore::open(&dir).unwrap();
         // THEN the completed event is a duplicate, the live claim in progress, the stream intact
         assert_eq!(
             store.claim(&[claim("a", 2_000)]).await,
-            vec![ClaimOutcome::Duplicate]
+            vec![DedupOutcome::Duplicate]
         );
         assert_eq!(
             store.claim(&[claim("b", 2_000)]).await,
-            vec![ClaimOutcome::InProgress]
+            vec![DedupOutcome::InProgress]
         );
         assert_eq!(
             store.claim(&[claim("b", 7_000)]).await,
-            vec![ClaimOutcome::Claimed],
+            vec![DedupOutcome::Claimed],
             "its lease ran out"
         );
         let records = store.read_after(0, 10).unwrap();
@@ -455,7 +445,7 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("local-store-{}-{}", std::process::id(), line!()));
         let _ = std::fs::remove_dir_all(&dir);
-        let store = LocalStore::open(&dir).unwrap();
+        let store = SqliteStore::open(&dir).unwrap();
         let mine = claim("k", 1_000);
         store.claim(std::slice::from_ref(&mine)).await;
         let mut other = mine.clone();
@@ -463,12 +453,12 @@ mod tests {
         store.release(&[other]).await.unwrap();
         assert_eq!(
             store.claim(&[claim("k", 1_500)]).await,
-            vec![ClaimOutcome::InProgress]
+            vec![DedupOutcome::InProgress]
         );
         store.release(&[mine]).await.unwrap();
         assert_eq!(
             store.claim(&[claim("k", 1_500)]).await,
-            vec![ClaimOutcome::Claimed]
+            vec![DedupOutcome::Claimed]
         );
     }
 }

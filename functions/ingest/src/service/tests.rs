@@ -1,6 +1,6 @@
 use super::*;
 use crate::adapters::memory::{MemoryDedupStore, MemoryPublisher};
-use crate::config::Settings;
+use crate::config::IngestSettings;
 use crate::ports::RecordState;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,7 +22,7 @@ struct World {
     metrics: Arc<MemorySink>,
 }
 
-fn world_with(settings: Settings) -> World {
+fn world_with(settings: IngestSettings) -> World {
     let dedup = Arc::new(MemoryDedupStore::default());
     let stream = Arc::new(MemoryPublisher::default());
     let quarantine = Arc::new(MemoryQuarantine::default());
@@ -46,7 +46,7 @@ fn world_with(settings: Settings) -> World {
 }
 
 fn world() -> World {
-    world_with(Settings::for_base_url(BASE))
+    world_with(IngestSettings::for_base_url(BASE))
 }
 
 fn message_event(id: &str, sid: &str, status: &str) -> String {
@@ -208,7 +208,7 @@ async fn signature_failures_never_get_in() {
     assert!(w.stream.stored().is_empty());
     assert_eq!(w.metrics.total("SignatureFailures"), 2.0);
 
-    let mut settings = Settings::for_base_url(BASE);
+    let mut settings = IngestSettings::for_base_url(BASE);
     settings.signature_failure = SignatureFailureAnswer::Forbidden;
     let strict = world_with(settings);
     assert_eq!(deliver_events(&strict, &delivery).await.status, 403);
@@ -237,7 +237,7 @@ async fn the_signature_covers_the_sink_urls_own_query_string() {
 
 #[tokio::test]
 async fn an_oversized_body_gets_413() {
-    let mut settings = Settings::for_base_url(BASE);
+    let mut settings = IngestSettings::for_base_url(BASE);
     settings.max_body_bytes = 1024;
     let w = world_with(settings);
     let events: Vec<String> = (0..10)
@@ -346,7 +346,7 @@ async fn an_event_in_progress_elsewhere_is_retried_not_dropped() {
     let w = world();
     // GIVEN another attempt claimed EZ1 and is still within its lease
     let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    let other = Claim {
+    let other = DedupClaim {
         key: "AC1#EZ1".into(),
         token: "other".into(),
         lease_until_ms: now_ms + 60_000,
@@ -355,7 +355,7 @@ async fn an_event_in_progress_elsewhere_is_retried_not_dropped() {
     };
     assert_eq!(
         w.dedup.claim(std::slice::from_ref(&other)).await,
-        vec![ClaimOutcome::Claimed]
+        vec![DedupOutcome::Claimed]
     );
     let response = deliver_events(&w, &signed_events(&[message_event("EZ1", "SM1", "sent")])).await;
     assert_eq!(

@@ -13,7 +13,7 @@ use clap::Args;
 use events_api::{
     ApiError, Credentials, DEFAULT_BASE, EventType, EventsApi, Sink, SubscribedEvent, Subscription,
 };
-use ingest::adapters::sqlite::{LocalStore, database_path};
+use ingest::adapters::sqlite::{SqliteStore, database_path};
 use reqwest::Url;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -624,7 +624,7 @@ async fn validate(
 
 /// The local stream of a `serve`, read from where it ended when setup started watching.
 struct StreamWatcher {
-    store: LocalStore,
+    store: SqliteStore,
     dir: String,
     after: i64,
 }
@@ -632,11 +632,11 @@ struct StreamWatcher {
 impl StreamWatcher {
     fn start(dir: &Path) -> Result<Self, SetupError> {
         let shown = dir.display().to_string();
-        let store_error = |e: ingest::adapters::sqlite::LocalStoreError| SetupError::Store {
+        let store_error = |e: ingest::adapters::sqlite::SqliteError| SetupError::Store {
             dir: shown.clone(),
             detail: e.to_string(),
         };
-        let store = LocalStore::open(dir).map_err(store_error)?;
+        let store = SqliteStore::open(dir).map_err(store_error)?;
         let mut after = 0;
         loop {
             let batch = store.read_after(after, 1000).map_err(store_error)?;

@@ -2,7 +2,7 @@
 
 use super::{InputError, Outcome};
 use clap::{Args, Subcommand};
-use ingest::adapters::sqlite::{LocalStore, database_path};
+use ingest::adapters::sqlite::{SqliteStore, database_path};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -28,7 +28,7 @@ pub fn run(command: StreamCommand) -> Result<Outcome, InputError> {
             args.data_dir.display()
         )));
     }
-    let store = LocalStore::open(&args.data_dir).map_err(|e| InputError(e.to_string()))?;
+    let store = SqliteStore::open(&args.data_dir).map_err(|e| InputError(e.to_string()))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut after = 0;
     loop {

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use http::{HeaderMap, Method, Uri};
 use ingest::Ingest;
-use ingest::adapters::sqlite::LocalStore;
-use ingest::config::Settings;
+use ingest::adapters::sqlite::SqliteStore;
+use ingest::config::IngestSettings;
 use ingest::ports::{DedupStore, EventPublisher, SystemClock};
 use ingest::request::{HttpRequest, handle};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -112,7 +112,7 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
-    let mut settings = Settings::for_base_url(&public_url);
+    let mut settings = IngestSettings::for_base_url(&public_url);
     settings.max_body_bytes = args.max_body_bytes;
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| InputError(format!("cannot create {}: {e}", args.data_dir.display())))?;
@@ -139,7 +139,7 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
 
     match args.backend {
         Backend::Embedded => {
-            let store = LocalStore::open(&args.data_dir).map_err(|e| InputError(e.to_string()))?;
+            let store = SqliteStore::open(&args.data_dir).map_err(|e| InputError(e.to_string()))?;
             println!(
                 "  Stream: {} (twilio-events stream dump --data-dir {})",
                 store.path().display(),

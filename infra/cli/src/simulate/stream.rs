@@ -44,7 +44,7 @@ pub fn read_local(
         return Err(error("no twilio-events.db there".into()));
     }
     let store =
-        ingest::adapters::sqlite::LocalStore::open(dir).map_err(|e| error(e.to_string()))?;
+        ingest::adapters::sqlite::SqliteStore::open(dir).map_err(|e| error(e.to_string()))?;
     let mut counts = HashMap::new();
     let mut after = 0i64;
     loop {
