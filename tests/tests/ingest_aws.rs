@@ -397,7 +397,10 @@ impl<P: EventPublisher> EventPublisher for PartialPuts<P> {
                 if i % 2 == 0 {
                     kept_results.next().unwrap_or(Ok(()))
                 } else {
-                    Err(EntryError("ProvisionedThroughputExceededException".into()))
+                    Err(EntryError::from_code(
+                        "ProvisionedThroughputExceededException",
+                        "",
+                    ))
                 }
             })
             .collect())
@@ -434,8 +437,8 @@ impl<P: EventPublisher> EventPublisher for Outage<P> {
         records: &[OutgoingRecord<'_>],
     ) -> Result<Vec<Result<(), EntryError>>, StreamPublishError> {
         if self.down.load(Ordering::SeqCst) {
-            return Err(StreamPublishError(
-                "ProvisionedThroughputExceededException: Rate exceeded for stream".into(),
+            return Err(StreamPublishError::new(
+                "ProvisionedThroughputExceededException: Rate exceeded for stream",
             ));
         }
         self.inner.put_records(records).await
@@ -481,7 +484,11 @@ impl<D: DedupStore> DedupStore for Throttled<D> {
             self.remaining.fetch_sub(1, Ordering::SeqCst);
             return claims
                 .iter()
-                .map(|_| DedupOutcome::Failed("ProvisionedThroughputExceededException".into()))
+                .map(|_| {
+                    DedupOutcome::Failed(DedupStoreError::backend(
+                        "ProvisionedThroughputExceededException",
+                    ))
+                })
                 .collect();
         }
         self.inner.claim(claims).await

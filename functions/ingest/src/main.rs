@@ -4,13 +4,14 @@
 //! secrets as TWILIO_SECRET_ARN (Secrets Manager) or TWILIO_AUTH_TOKEN (comma-separated); see
 //! `ingest::config` for the optional settings.
 
-use ingest::adapters::dynamodb::{DynamoDedupStore, fetch_secret};
+use ingest::adapters::dynamodb::DynamoDedupStore;
 use ingest::adapters::kinesis::KinesisPublisher;
 use ingest::config::{secrets_from_document, settings_from};
 use ingest::{Ingest, lambda};
 use std::sync::Arc;
 use twilio_events::metrics::StdoutSink;
 use twilio_events::quarantine::SqsQuarantine;
+use twilio_events::secrets_manager::read_secret_string;
 use twilio_events::signature::Verifier;
 
 fn required(name: &'static str) -> Result<String, String> {
@@ -24,7 +25,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let settings = settings_from(|k| std::env::var(k).ok())?;
     let aws = aws_config::load_from_env().await;
     let secret_document = match std::env::var("TWILIO_SECRET_ARN") {
-        Ok(arn) => fetch_secret(&aws_sdk_secretsmanager::Client::new(&aws), &arn).await?,
+        Ok(arn) => read_secret_string(&aws_sdk_secretsmanager::Client::new(&aws), &arn).await?,
         Err(_) => required("TWILIO_AUTH_TOKEN")
             .map_err(|e| format!("{e}, and neither is TWILIO_SECRET_ARN"))?,
     };

@@ -1,8 +1,13 @@
 //! What ingest needs from the outside world, one narrow trait per store. AWS adapters live in
 //! [`crate::adapters`]; `twilio-events serve` brings embedded ones; tests bring fakes.
 
+use std::error::Error;
 use std::future::Future;
+use std::sync::Arc;
 use time::OffsetDateTime;
+
+/// What went wrong underneath a port (an SDK error, a database error), kept as the source.
+pub type Cause = Box<dyn Error + Send + Sync>;
 
 /// A claim on one event id, Powertools-style: INPROGRESS with a lease until it is marked
 /// COMPLETED (published) or released (publishing failed).
@@ -31,7 +36,7 @@ pub enum DedupOutcome {
     /// Another attempt holds a live lease: Twilio must retry later.
     InProgress,
     /// The store could not answer for this event (throttling, an outage).
-    Failed(String),
+    Failed(DedupStoreError),
 }
 
 /// What a dedup store holds for one event id.
@@ -67,10 +72,35 @@ pub fn claim_decision(existing: Option<&RecordState>, claim: &DedupClaim) -> Ded
     }
 }
 
-/// A store error that concerns the whole call.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("dedup store: {0}")]
-pub struct DedupStoreError(pub String);
+/// The dedup store could not do what was asked: for one claim (in [`DedupOutcome::Failed`]) or
+/// for a whole call. Cheap to clone, so that one failed round trip can answer every claim in it.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum DedupStoreError {
+    /// The store's backend failed (throttled, unreachable, refused the call): see the source.
+    #[error("the dedup store failed: {0}")]
+    Backend(#[source] Arc<dyn Error + Send + Sync>),
+    /// The store answered fewer claims than it was given; those without an answer are treated
+    /// as not claimed, and Twilio's retry claims them again.
+    #[error("the dedup store gave no outcome for this claim")]
+    NoOutcome,
+}
+
+impl DedupStoreError {
+    /// A failure of the store's backend, with its cause.
+    pub fn backend(cause: impl Into<Cause>) -> Self {
+        Self::Backend(Arc::from(cause.into()))
+    }
+}
+
+/// Errors from backends do not compare, so two failures are equal when they say the same:
+/// enough for tests that compare outcomes.
+impl PartialEq for DedupStoreError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for DedupStoreError {}
 
 /// Deduplication by event id. Implementations answer a whole delivery in one round trip.
 pub trait DedupStore: Send + Sync {
@@ -98,15 +128,48 @@ pub struct OutgoingRecord<'a> {
     pub data: &'a [u8],
 }
 
-/// Why one entry of a put was not stored.
+/// Why the stream did not store one record of a put (Kinesis answers each entry: its
+/// ErrorCode and ErrorMessage). The core retries the record either way.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct EntryError(pub String);
+pub enum EntryError {
+    /// ProvisionedThroughputExceededException: the shard is over its write limit for now.
+    #[error("the shard is over its write throughput: {message}")]
+    Throttled { message: String },
+    /// InternalFailure, or a code this version does not know.
+    #[error("the stream could not store the record ({code}): {message}")]
+    Failed { code: String, message: String },
+}
+
+impl EntryError {
+    /// From an entry's ErrorCode and ErrorMessage.
+    pub fn from_code(code: &str, message: &str) -> Self {
+        match code {
+            "ProvisionedThroughputExceededException" => Self::Throttled {
+                message: message.to_owned(),
+            },
+            _ => Self::Failed {
+                code: code.to_owned(),
+                message: message.to_owned(),
+            },
+        }
+    }
+}
 
 /// The whole put failed (throttled, unreachable, …); nothing of it was stored.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("stream: {0}")]
-pub struct StreamPublishError(pub String);
+#[derive(Debug, thiserror::Error)]
+#[error("the stream did not take the put: {source}")]
+pub struct StreamPublishError {
+    #[source]
+    source: Cause,
+}
+
+impl StreamPublishError {
+    pub fn new(cause: impl Into<Cause>) -> Self {
+        Self {
+            source: cause.into(),
+        }
+    }
+}
 
 /// Limits of one put, as Kinesis PutRecords sets them.
 pub const MAX_RECORDS_PER_PUT: usize = 500;
@@ -137,7 +200,7 @@ impl Clock for SystemClock {
     }
 }
 
-impl<T: DedupStore> DedupStore for std::sync::Arc<T> {
+impl<T: DedupStore> DedupStore for Arc<T> {
     fn claim(&self, claims: &[DedupClaim]) -> impl Future<Output = Vec<DedupOutcome>> + Send {
         (**self).claim(claims)
     }
@@ -157,7 +220,7 @@ impl<T: DedupStore> DedupStore for std::sync::Arc<T> {
     }
 }
 
-impl<T: EventPublisher> EventPublisher for std::sync::Arc<T> {
+impl<T: EventPublisher> EventPublisher for Arc<T> {
     fn put_records(
         &self,
         records: &[OutgoingRecord<'_>],

@@ -13,8 +13,8 @@
 
 use crate::config::{IngestSettings, SignatureFailureAnswer};
 use crate::ports::{
-    Clock, DedupClaim, DedupOutcome, DedupStore, EventPublisher, MAX_BYTES_PER_PUT,
-    MAX_RECORDS_PER_PUT, OutgoingRecord, SystemClock,
+    Clock, DedupClaim, DedupOutcome, DedupStore, DedupStoreError, EventPublisher,
+    MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT, OutgoingRecord, SystemClock,
 };
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -419,11 +419,9 @@ where
         let claims: Vec<DedupClaim> = accepted.iter().map(|a| a.claim.clone()).collect();
         let outcomes = self.dedup.claim(&claims).await;
         let mut to_publish = Vec::new();
-        for (item, outcome) in accepted.iter().zip(
-            outcomes
-                .iter()
-                .chain(std::iter::repeat(&DedupOutcome::Failed("no answer".into()))),
-        ) {
+        for (item, outcome) in accepted.iter().zip(outcomes.iter().chain(std::iter::repeat(
+            &DedupOutcome::Failed(DedupStoreError::NoOutcome),
+        ))) {
             match outcome {
                 DedupOutcome::Claimed => to_publish.push(item),
                 DedupOutcome::Duplicate => summary.duplicates += 1,

@@ -1,8 +1,10 @@
-//! The AWS adapters: DynamoDB for deduplication, Secrets Manager for the Twilio secrets.
-//! (Kinesis is in [`super::kinesis`]; the SQS quarantine comes from the shared crate.)
+//! The dedup store on DynamoDB: one conditional write per claim, the claim decision rule
+//! ([`crate::ports::claim_decision`]) stated as its condition.
 
 use crate::ports::{DedupClaim, DedupOutcome, DedupStore, DedupStoreError};
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest,
@@ -15,6 +17,36 @@ const IN_PROGRESS: &str = "INPROGRESS";
 const COMPLETED: &str = "COMPLETED";
 /// BatchWriteItem takes at most 25 items.
 const MAX_BATCH_WRITE: usize = 25;
+
+/// A DynamoDB call that failed, with the SDK's error as its source.
+#[derive(Debug, thiserror::Error)]
+pub enum DynamoDbError {
+    #[error("DynamoDB PutItem (claim) on table {table}: {}", DisplayErrorContext(.source))]
+    Claim {
+        table: String,
+        #[source]
+        source: SdkError<PutItemError>,
+    },
+    #[error("DynamoDB BatchWriteItem (complete) on table {table}: {}", DisplayErrorContext(.source))]
+    Complete {
+        table: String,
+        #[source]
+        source: SdkError<BatchWriteItemError>,
+    },
+    #[error(
+        "DynamoDB BatchWriteItem (complete) on table {table}: {left} items still unprocessed \
+         after retries (the table is throttling)"
+    )]
+    Unprocessed { table: String, left: usize },
+    #[error("DynamoDB DeleteItem (release) on table {table}: {}", DisplayErrorContext(.source))]
+    Release {
+        table: String,
+        #[source]
+        source: SdkError<DeleteItemError>,
+    },
+    #[error("cannot build a DynamoDB request: {0}")]
+    Request(#[source] BuildError),
+}
 
 /// Dedup records in a DynamoDB table with a string partition key `pk` and TTL on `expires_at`.
 /// Items: `pk` (`<account>#<event id>`), `status` (INPROGRESS or COMPLETED), `claim_token`,
@@ -66,7 +98,10 @@ impl DynamoDedupStore {
                         DedupOutcome::InProgress
                     }
                 }
-                _ => DedupOutcome::Failed(DisplayErrorContext(&error).to_string()),
+                _ => DedupOutcome::Failed(DedupStoreError::backend(DynamoDbError::Claim {
+                    table: self.table.clone(),
+                    source: error,
+                })),
             },
         }
     }
@@ -83,7 +118,12 @@ impl DynamoDedupStore {
                 .request_items(&self.table, pending)
                 .send()
                 .await
-                .map_err(|e| DedupStoreError(DisplayErrorContext(&e).to_string()))?;
+                .map_err(|source| {
+                    DedupStoreError::backend(DynamoDbError::Complete {
+                        table: self.table.clone(),
+                        source,
+                    })
+                })?;
             pending = output
                 .unprocessed_items()
                 .and_then(|items| items.get(&self.table))
@@ -93,10 +133,10 @@ impl DynamoDedupStore {
                 return Ok(());
             }
         }
-        Err(DedupStoreError(format!(
-            "{} items left unprocessed after retries",
-            pending.len()
-        )))
+        Err(DedupStoreError::backend(DynamoDbError::Unprocessed {
+            table: self.table.clone(),
+            left: pending.len(),
+        }))
     }
 }
 
@@ -122,7 +162,7 @@ impl DedupStore for DynamoDedupStore {
                 let put = PutRequest::builder()
                     .set_item(Some(item))
                     .build()
-                    .map_err(|e| DedupStoreError(e.to_string()))?;
+                    .map_err(|e| DedupStoreError::backend(DynamoDbError::Request(e)))?;
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<_, DedupStoreError>>()?;
@@ -158,30 +198,12 @@ impl DedupStore for DynamoDedupStore {
                 {
                     Ok(())
                 }
-                Err(e) => Err(DedupStoreError(DisplayErrorContext(&e).to_string())),
+                Err(source) => Err(DedupStoreError::backend(DynamoDbError::Release {
+                    table: self.table.clone(),
+                    source,
+                })),
             }
         });
         join_all(deletes).await.into_iter().collect()
     }
-}
-
-/// Reads the Twilio secret document (see [`crate::config::secrets_from_document`]).
-pub async fn fetch_secret(
-    client: &aws_sdk_secretsmanager::Client,
-    secret_id: &str,
-) -> Result<String, String> {
-    let output = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot read secret {secret_id}: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-            )
-        })?;
-    output.secret_string().map(str::to_owned).ok_or_else(|| {
-        format!("secret {secret_id} has no string value: store the JSON document as a string")
-    })
 }

@@ -1,6 +1,21 @@
 //! The Kinesis stream the core publishes to.
 
 use crate::ports::{EntryError, EventPublisher, OutgoingRecord, StreamPublishError};
+use aws_sdk_kinesis::error::{BuildError, DisplayErrorContext, SdkError};
+use aws_sdk_kinesis::operation::put_records::PutRecordsError;
+
+/// A Kinesis call that failed, with the SDK's error as its source.
+#[derive(Debug, thiserror::Error)]
+pub enum KinesisError {
+    #[error("Kinesis PutRecords on stream {stream}: {}", DisplayErrorContext(.source))]
+    Put {
+        stream: String,
+        #[source]
+        source: SdkError<PutRecordsError>,
+    },
+    #[error("cannot build a Kinesis record: {0}")]
+    Record(#[source] BuildError),
+}
 
 /// The Kinesis stream, by name.
 #[derive(Clone, Debug)]
@@ -30,7 +45,7 @@ impl EventPublisher for KinesisPublisher {
                     .data(aws_sdk_kinesis::primitives::Blob::new(r.data))
                     .partition_key(r.partition_key)
                     .build()
-                    .map_err(|e| StreamPublishError(e.to_string()))
+                    .map_err(|e| StreamPublishError::new(KinesisError::Record(e)))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let output = self
@@ -40,18 +55,21 @@ impl EventPublisher for KinesisPublisher {
             .set_records(Some(entries))
             .send()
             .await
-            .map_err(|e| {
-                StreamPublishError(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string())
+            .map_err(|source| {
+                StreamPublishError::new(KinesisError::Put {
+                    stream: self.stream_name.clone(),
+                    source,
+                })
             })?;
         Ok(output
             .records()
             .iter()
             .map(|entry| match entry.error_code() {
                 None => Ok(()),
-                Some(code) => Err(EntryError(format!(
-                    "{code}: {}",
-                    entry.error_message().unwrap_or("")
-                ))),
+                Some(code) => Err(EntryError::from_code(
+                    code,
+                    entry.error_message().unwrap_or(""),
+                )),
             })
             .collect())
     }

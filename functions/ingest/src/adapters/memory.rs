@@ -10,6 +10,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// A test that panicked while holding a fake's lock.
+const POISONED: &str = "the fake's lock is poisoned";
+
 #[derive(Debug, Default)]
 pub struct MemoryDedupStore {
     records: Mutex<HashMap<String, RecordState>>,
@@ -31,20 +34,24 @@ impl DedupStore for MemoryDedupStore {
             self.fail_next_claims.fetch_sub(1, Ordering::SeqCst);
             return claims
                 .iter()
-                .map(|_| DedupOutcome::Failed("throttled".into()))
+                .map(|_| {
+                    DedupOutcome::Failed(DedupStoreError::backend(
+                        "ProvisionedThroughputExceededException (injected)",
+                    ))
+                })
                 .collect();
         }
         let Ok(mut records) = self.records.lock() else {
             return claims
                 .iter()
-                .map(|_| DedupOutcome::Failed("poisoned".into()))
+                .map(|_| DedupOutcome::Failed(DedupStoreError::backend(POISONED)))
                 .collect();
         };
         claims
             .iter()
             .map(|claim| {
                 let outcome = claim_decision(records.get(&claim.key), claim);
-                if outcome == DedupOutcome::Claimed {
+                if matches!(outcome, DedupOutcome::Claimed) {
                     records.insert(
                         claim.key.clone(),
                         RecordState::InProgress {
@@ -64,7 +71,7 @@ impl DedupStore for MemoryDedupStore {
         let mut records = self
             .records
             .lock()
-            .map_err(|_| DedupStoreError("poisoned".into()))?;
+            .map_err(|_| DedupStoreError::backend(POISONED))?;
         for claim in claims {
             records.insert(
                 claim.key.clone(),
@@ -81,7 +88,7 @@ impl DedupStore for MemoryDedupStore {
         let mut records = self
             .records
             .lock()
-            .map_err(|_| DedupStoreError("poisoned".into()))?;
+            .map_err(|_| DedupStoreError::backend(POISONED))?;
         for claim in claims {
             if matches!(records.get(&claim.key), Some(RecordState::InProgress { token, .. }) if *token == claim.token)
             {
@@ -117,21 +124,23 @@ impl EventPublisher for MemoryPublisher {
         self.puts.fetch_add(1, Ordering::SeqCst);
         if self.fail_next_puts.load(Ordering::SeqCst) > 0 {
             self.fail_next_puts.fetch_sub(1, Ordering::SeqCst);
-            return Err(StreamPublishError(
-                "ProvisionedThroughputExceededException".into(),
+            return Err(StreamPublishError::new(
+                "ProvisionedThroughputExceededException (injected)",
             ));
         }
         let every = self.fail_every.load(Ordering::SeqCst);
         let mut stored = self
             .records
             .lock()
-            .map_err(|_| StreamPublishError("poisoned".into()))?;
+            .map_err(|_| StreamPublishError::new(POISONED))?;
         Ok(records
             .iter()
             .map(|r| {
                 let n = self.entries_seen.fetch_add(1, Ordering::SeqCst) + 1;
                 if every > 0 && n % every == 0 {
-                    Err(EntryError("ProvisionedThroughputExceededException".into()))
+                    Err(EntryError::Throttled {
+                        message: "injected".into(),
+                    })
                 } else {
                     stored.push((r.partition_key.to_owned(), r.data.to_vec()));
                     Ok(())

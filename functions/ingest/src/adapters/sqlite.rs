@@ -20,20 +20,33 @@ use twilio_events::stream::StreamRecord;
 /// How many waiting requests one transaction takes at most.
 const MAX_GROUP: usize = 512;
 
+/// What went wrong with the embedded store.
 #[derive(Debug, thiserror::Error)]
 pub enum SqliteError {
+    #[error("cannot create the data directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the store at {path}: {source}")]
     Open {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("cannot start the store's writer thread: {0}")]
+    StartWriter(#[source] std::io::Error),
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error("the store's reader is unusable after a panic while reading: restart")]
+    ReaderPoisoned,
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The transaction a request was part of could not commit: nothing of it was written.
+    #[error("the store could not commit: {0}")]
+    Commit(#[source] Arc<rusqlite::Error>),
 }
 
-type Reply<T> = oneshot::Sender<Result<T, String>>;
+type Reply<T> = oneshot::Sender<Result<T, SqliteError>>;
 
 enum Job {
     Claim(Vec<DedupClaim>, Reply<Vec<DedupOutcome>>),
@@ -101,9 +114,9 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (or creates) the store in `data_dir` and starts its writer thread.
     pub fn open(data_dir: &Path) -> Result<Self, SqliteError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| SqliteError::Open {
+        std::fs::create_dir_all(data_dir).map_err(|source| SqliteError::CreateDir {
             path: data_dir.to_owned(),
-            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            source,
         })?;
         let path = database_path(data_dir);
         let writer = open(&path)?;
@@ -114,10 +127,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || write_loop(writer, queue, notify))
-            .map_err(|e| SqliteError::Open {
-                path: path.clone(),
-                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-            })?;
+            .map_err(SqliteError::StartWriter)?;
         Ok(Self {
             jobs,
             path,
@@ -130,14 +140,12 @@ impl SqliteStore {
         &self.path
     }
 
-    async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, String> {
+    async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, SqliteError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(job(reply))
-            .map_err(|_| SqliteError::WriterGone.to_string())?;
-        answer
-            .await
-            .map_err(|_| SqliteError::WriterGone.to_string())?
+            .map_err(|_| SqliteError::WriterGone)?;
+        answer.await.map_err(|_| SqliteError::WriterGone)?
     }
 
     /// Resolves when records were appended since the last call (or at once if some were).
@@ -147,7 +155,10 @@ impl SqliteStore {
 
     /// Up to `limit` records after sequence number `after`, in order.
     pub fn read_after(&self, after: i64, limit: usize) -> Result<Vec<StreamRecord>, SqliteError> {
-        let conn = self.reader.lock().map_err(|_| SqliteError::WriterGone)?;
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| SqliteError::ReaderPoisoned)?;
         let mut statement = conn.prepare_cached("SELECT seq, partition_key, data, arrived_at_ms FROM stream WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
         let rows = statement.query_map(params![after, limit as i64], |row| {
             let arrived_ms: i64 = row.get(3)?;
@@ -166,7 +177,10 @@ impl SqliteStore {
 
     /// A consumer's checkpoint: the last sequence number it finished (0 for none).
     pub fn checkpoint(&self, consumer: &str) -> Result<i64, SqliteError> {
-        let conn = self.reader.lock().map_err(|_| SqliteError::WriterGone)?;
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| SqliteError::ReaderPoisoned)?;
         Ok(conn
             .query_row(
                 "SELECT seq FROM checkpoints WHERE consumer = ?1",
@@ -177,7 +191,7 @@ impl SqliteStore {
             .unwrap_or(0))
     }
 
-    pub async fn save_checkpoint(&self, consumer: &str, seq: i64) -> Result<(), String> {
+    pub async fn save_checkpoint(&self, consumer: &str, seq: i64) -> Result<(), SqliteError> {
         let consumer = consumer.to_owned();
         self.submit(|reply| Job::Checkpoint(consumer, seq, reply))
             .await
@@ -194,7 +208,7 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>, appended: Arc<No
             }
         }
         let mut any_append = false;
-        let result = (|| -> Result<Vec<Result<JobOutput, String>>, rusqlite::Error> {
+        let result = (|| -> Result<Vec<Result<JobOutput, SqliteError>>, rusqlite::Error> {
             let mut tx =
                 conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut outputs = Vec::with_capacity(group.len());
@@ -207,7 +221,7 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>, appended: Arc<No
                         savepoint.commit()?;
                         outputs.push(Ok(output));
                     }
-                    Err(error) => outputs.push(Err(error.to_string())),
+                    Err(error) => outputs.push(Err(SqliteError::Sqlite(error))),
                 }
             }
             tx.commit()?;
@@ -224,8 +238,9 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>, appended: Arc<No
                 }
             }
             Err(error) => {
+                let error = Arc::new(error);
                 for job in group {
-                    reply(job, Err(format!("commit failed: {error}")));
+                    reply(job, Err(SqliteError::Commit(Arc::clone(&error))));
                 }
             }
         }
@@ -262,7 +277,7 @@ fn apply(tx: &Connection, job: &Job) -> Result<JobOutput, rusqlite::Error> {
                     )
                     .optional()?;
                 let outcome = claim_decision(existing.as_ref(), claim);
-                if outcome == DedupOutcome::Claimed {
+                if matches!(outcome, DedupOutcome::Claimed) {
                     tx.execute(
                         "INSERT OR REPLACE INTO dedup (key, status, token, lease_until_ms, expires_at_s) VALUES (?1, 'INPROGRESS', ?2, ?3, ?4)",
                         params![claim.key, claim.token, claim.lease_until_ms, claim.expires_at_s],
@@ -311,7 +326,7 @@ fn apply(tx: &Connection, job: &Job) -> Result<JobOutput, rusqlite::Error> {
     }
 }
 
-fn reply(job: Job, output: Result<JobOutput, String>) {
+fn reply(job: Job, output: Result<JobOutput, SqliteError>) {
     // A caller that stopped waiting (its request timed out) is not an error here.
     match job {
         Job::Claim(_, tx) => {
@@ -334,10 +349,13 @@ impl DedupStore for SqliteStore {
         let claims_owned = claims.to_vec();
         match self.submit(|reply| Job::Claim(claims_owned, reply)).await {
             Ok(outcomes) => outcomes,
-            Err(error) => claims
-                .iter()
-                .map(|_| DedupOutcome::Failed(error.clone()))
-                .collect(),
+            Err(error) => {
+                let error = DedupStoreError::backend(error);
+                claims
+                    .iter()
+                    .map(|_| DedupOutcome::Failed(error.clone()))
+                    .collect()
+            }
         }
     }
 
@@ -345,14 +363,14 @@ impl DedupStore for SqliteStore {
         let claims = claims.to_vec();
         self.submit(|reply| Job::Complete(claims, reply))
             .await
-            .map_err(DedupStoreError)
+            .map_err(DedupStoreError::backend)
     }
 
     async fn release(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         let claims = claims.to_vec();
         self.submit(|reply| Job::Release(claims, reply))
             .await
-            .map_err(DedupStoreError)
+            .map_err(DedupStoreError::backend)
     }
 }
 
@@ -368,7 +386,7 @@ impl EventPublisher for SqliteStore {
         let n = owned.len();
         self.submit(|reply| Job::Append(owned, reply))
             .await
-            .map_err(StreamPublishError)?;
+            .map_err(StreamPublishError::new)?;
         Ok(vec![Ok(()); n])
     }
 }
