@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod ports;
 pub mod request;
 pub mod service;
+pub mod startup;
 
 pub use config::IngestSettings;
 pub use service::{Ingest, IngestRequest, IngestResponse, Route};

@@ -11,7 +11,7 @@ pub enum KinesisError {
     Put {
         stream: String,
         #[source]
-        source: SdkError<PutRecordsError>,
+        source: Box<SdkError<PutRecordsError>>,
     },
     #[error("cannot build a Kinesis record: {0}")]
     Record(#[source] BuildError),
@@ -58,7 +58,7 @@ impl EventPublisher for KinesisPublisher {
             .map_err(|source| {
                 StreamPublishError::new(KinesisError::Put {
                     stream: self.stream_name.clone(),
-                    source,
+                    source: Box::new(source),
                 })
             })?;
         Ok(output
