@@ -1,5 +1,6 @@
-//! What ingest needs from the outside world, one narrow trait per store. AWS adapters live in
-//! [`crate::adapters`]; `twilio-events serve` brings embedded ones; tests bring fakes.
+//! What ingest needs from the outside world, one narrow trait per store, and the rules every
+//! implementation shares. The implementations are in [`crate::adapters`]: DynamoDB and Kinesis
+//! on AWS, SQLite under `twilio-events serve`, in-memory fakes for tests.
 
 use std::error::Error;
 use std::future::Future;

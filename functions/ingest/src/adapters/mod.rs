@@ -1,4 +1,6 @@
-//! One file per backend behind the ports.
+//! One file per backend behind the [`crate::ports`]: DynamoDB (dedup) and Kinesis (stream) on
+//! AWS; SQLite (dedup and stream in one database) for `twilio-events serve`; in-memory fakes
+//! for tests and benchmarks. (The SQS quarantine comes from the shared crate.)
 
 pub mod dynamodb;
 pub mod kinesis;
