@@ -1,8 +1,8 @@
 //! The DynamoDB dedup store against AWS's own DynamoDB engine (DynamoDB Local), where the exact
 //! semantics of conditional writes matter.
 
-use ingest::aws::DynamoDedupStore;
-use ingest::ports::{Claim, ClaimOutcome, DedupStore};
+use ingest::adapters::dynamodb::DynamoDedupStore;
+use ingest::ports::{DedupClaim, DedupOutcome, DedupStore};
 use twilio_events_testkit::aws::{create_dedup_table, ddb_local_endpoint, sdk_config, unique};
 
 async fn store() -> DynamoDedupStore {
@@ -13,8 +13,8 @@ async fn store() -> DynamoDedupStore {
     DynamoDedupStore::new(client, table)
 }
 
-fn claim(key: &str, token: &str, now_ms: i64) -> Claim {
-    Claim {
+fn claim(key: &str, token: &str, now_ms: i64) -> DedupClaim {
+    DedupClaim {
         key: key.into(),
         token: token.into(),
         lease_until_ms: now_ms + 5_000,
@@ -31,22 +31,22 @@ async fn claim_complete_duplicate() {
     // GIVEN a new event, claimed
     assert_eq!(
         store.claim(&[claim("AC1#EZ1", "a", T0)]).await,
-        vec![ClaimOutcome::Claimed]
+        vec![DedupOutcome::Claimed]
     );
     // WHEN another attempt claims it within the lease THEN it is in progress
     assert_eq!(
         store.claim(&[claim("AC1#EZ1", "b", T0 + 1_000)]).await,
-        vec![ClaimOutcome::InProgress]
+        vec![DedupOutcome::InProgress]
     );
     // WHEN the first completes THEN every later claim is a duplicate, until expiry
     store.complete(&[claim("AC1#EZ1", "a", T0)]).await.unwrap();
     assert_eq!(
         store.claim(&[claim("AC1#EZ1", "c", T0 + 10_000)]).await,
-        vec![ClaimOutcome::Duplicate]
+        vec![DedupOutcome::Duplicate]
     );
     assert_eq!(
         store.claim(&[claim("AC1#EZ1", "d", T0 + 86_400_000)]).await,
-        vec![ClaimOutcome::Claimed],
+        vec![DedupOutcome::Claimed],
         "expired in code, whatever TTL did"
     );
 }
@@ -56,15 +56,15 @@ async fn an_abandoned_claim_is_taken_over_after_its_lease() {
     let store = store().await;
     assert_eq!(
         store.claim(&[claim("k", "dead", T0)]).await,
-        vec![ClaimOutcome::Claimed]
+        vec![DedupOutcome::Claimed]
     );
     assert_eq!(
         store.claim(&[claim("k", "next", T0 + 4_999)]).await,
-        vec![ClaimOutcome::InProgress]
+        vec![DedupOutcome::InProgress]
     );
     assert_eq!(
         store.claim(&[claim("k", "next", T0 + 5_000)]).await,
-        vec![ClaimOutcome::Claimed]
+        vec![DedupOutcome::Claimed]
     );
 }
 
@@ -75,28 +75,28 @@ async fn release_only_drops_its_own_claim() {
     store.release(&[claim("k", "not-mine", T0)]).await.unwrap();
     assert_eq!(
         store.claim(&[claim("k", "x", T0 + 1)]).await,
-        vec![ClaimOutcome::InProgress]
+        vec![DedupOutcome::InProgress]
     );
     store.release(&[claim("k", "mine", T0)]).await.unwrap();
     assert_eq!(
         store.claim(&[claim("k", "x", T0 + 1)]).await,
-        vec![ClaimOutcome::Claimed]
+        vec![DedupOutcome::Claimed]
     );
 }
 
 #[tokio::test]
 async fn a_batch_of_60_mixed_claims_in_one_call() {
     let store = store().await;
-    let done: Vec<Claim> = (0..20)
+    let done: Vec<DedupClaim> = (0..20)
         .map(|i| claim(&format!("done-{i}"), "a", T0))
         .collect();
     store.claim(&done).await;
     store.complete(&done).await.unwrap(); // 20 items: one BatchWriteItem
-    let busy: Vec<Claim> = (0..20)
+    let busy: Vec<DedupClaim> = (0..20)
         .map(|i| claim(&format!("busy-{i}"), "a", T0))
         .collect();
     store.claim(&busy).await;
-    let mut mixed: Vec<Claim> = Vec::new();
+    let mut mixed: Vec<DedupClaim> = Vec::new();
     for i in 0..20 {
         mixed.push(claim(&format!("done-{i}"), "b", T0 + 100));
         mixed.push(claim(&format!("busy-{i}"), "b", T0 + 100));
@@ -105,15 +105,15 @@ async fn a_batch_of_60_mixed_claims_in_one_call() {
     let outcomes = store.claim(&mixed).await;
     for (i, outcome) in outcomes.iter().enumerate() {
         let expected = [
-            ClaimOutcome::Duplicate,
-            ClaimOutcome::InProgress,
-            ClaimOutcome::Claimed,
+            DedupOutcome::Duplicate,
+            DedupOutcome::InProgress,
+            DedupOutcome::Claimed,
         ][i % 3]
             .clone();
         assert_eq!(*outcome, expected, "{}", mixed[i].key);
     }
     // Completing 40 spans two BatchWriteItem calls (25 + 15).
-    let claimed: Vec<Claim> = mixed
+    let claimed: Vec<DedupClaim> = mixed
         .iter()
         .filter(|c| !c.key.starts_with("done"))
         .cloned()
@@ -124,6 +124,6 @@ async fn a_batch_of_60_mixed_claims_in_one_call() {
             .claim(&claimed)
             .await
             .iter()
-            .all(|o| *o == ClaimOutcome::Duplicate)
+            .all(|o| *o == DedupOutcome::Duplicate)
     );
 }

@@ -3,14 +3,14 @@
 //! library. Faults are injected by wrapping the real adapters, and every fault test ends with
 //! Twilio's retries and a look at the stream: every event there, exactly once.
 
-use ingest::aws::{DynamoDedupStore, KinesisPublisher};
-use ingest::config::Settings;
+use ingest::adapters::dynamodb::DynamoDedupStore;
+use ingest::adapters::kinesis::KinesisPublisher;
+use ingest::config::IngestSettings;
 use ingest::lambda::handle_lambda;
 use ingest::ports::{
-    Claim, ClaimOutcome, DedupStore, EntryError, EventPublisher, OutgoingRecord, PublishError,
-    StoreError,
+    Clock, DedupClaim, DedupOutcome, DedupStore, DedupStoreError, EntryError, EventPublisher,
+    OutgoingRecord, StreamPublishError,
 };
-use ingest::service::Clock;
 use ingest::{Ingest, IngestRequest, Route};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -69,7 +69,7 @@ fn ingest_with<D: DedupStore, P: EventPublisher>(
     publisher: P,
     clock: TestClock,
 ) -> AwsIngest<D, P> {
-    let mut settings = Settings::for_base_url("https://unused.example.com");
+    let mut settings = IngestSettings::for_base_url("https://unused.example.com");
     settings.events_url = public_url.to_owned();
     Ingest::with_clock(
         settings,
@@ -205,7 +205,7 @@ async fn public_base_url_auto_takes_the_url_from_api_gateways_request_context() 
     let fixtures = fixtures();
     let by_name = |name: &str| fixtures.iter().find(|f| f.name == name).unwrap();
     let auto = |token: &str| {
-        let mut settings = Settings::for_base_url("https://not-used.example.com");
+        let mut settings = IngestSettings::for_base_url("https://not-used.example.com");
         settings.base_url_from_request = true;
         Ingest::with_clock(
             settings,
@@ -384,7 +384,7 @@ impl<P: EventPublisher> EventPublisher for PartialPuts<P> {
     async fn put_records(
         &self,
         records: &[OutgoingRecord<'_>],
-    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
+    ) -> Result<Vec<Result<(), EntryError>>, StreamPublishError> {
         if self.faulty_calls.load(Ordering::SeqCst) == 0 {
             return self.inner.put_records(records).await;
         }
@@ -397,7 +397,10 @@ impl<P: EventPublisher> EventPublisher for PartialPuts<P> {
                 if i % 2 == 0 {
                     kept_results.next().unwrap_or(Ok(()))
                 } else {
-                    Err(EntryError("ProvisionedThroughputExceededException".into()))
+                    Err(EntryError::from_code(
+                        "ProvisionedThroughputExceededException",
+                        "",
+                    ))
                 }
             })
             .collect())
@@ -432,10 +435,10 @@ impl<P: EventPublisher> EventPublisher for Outage<P> {
     async fn put_records(
         &self,
         records: &[OutgoingRecord<'_>],
-    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
+    ) -> Result<Vec<Result<(), EntryError>>, StreamPublishError> {
         if self.down.load(Ordering::SeqCst) {
-            return Err(PublishError(
-                "ProvisionedThroughputExceededException: Rate exceeded for stream".into(),
+            return Err(StreamPublishError::new(
+                "ProvisionedThroughputExceededException: Rate exceeded for stream",
             ));
         }
         self.inner.put_records(records).await
@@ -476,20 +479,24 @@ struct Throttled<D> {
 }
 
 impl<D: DedupStore> DedupStore for Throttled<D> {
-    async fn claim(&self, claims: &[Claim]) -> Vec<ClaimOutcome> {
+    async fn claim(&self, claims: &[DedupClaim]) -> Vec<DedupOutcome> {
         if self.remaining.load(Ordering::SeqCst) > 0 {
             self.remaining.fetch_sub(1, Ordering::SeqCst);
             return claims
                 .iter()
-                .map(|_| ClaimOutcome::Failed("ProvisionedThroughputExceededException".into()))
+                .map(|_| {
+                    DedupOutcome::Failed(DedupStoreError::backend(
+                        "ProvisionedThroughputExceededException",
+                    ))
+                })
                 .collect();
         }
         self.inner.claim(claims).await
     }
-    async fn complete(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn complete(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         self.inner.complete(claims).await
     }
-    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn release(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         self.inner.release(claims).await
     }
 }
@@ -524,7 +531,7 @@ impl<P: EventPublisher> EventPublisher for HangsOnce<P> {
     async fn put_records(
         &self,
         records: &[OutgoingRecord<'_>],
-    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
+    ) -> Result<Vec<Result<(), EntryError>>, StreamPublishError> {
         if !self.hung.swap(true, Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }
@@ -620,15 +627,15 @@ async fn round_trips_stay_at_three_whatever_the_batch_size() {
         calls: Arc<AtomicUsize>,
     }
     impl<D: DedupStore> DedupStore for Counting<D> {
-        async fn claim(&self, claims: &[Claim]) -> Vec<ClaimOutcome> {
+        async fn claim(&self, claims: &[DedupClaim]) -> Vec<DedupOutcome> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             self.inner.claim(claims).await
         }
-        async fn complete(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        async fn complete(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             self.inner.complete(claims).await
         }
-        async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        async fn release(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             self.inner.release(claims).await
         }
@@ -637,7 +644,7 @@ async fn round_trips_stay_at_three_whatever_the_batch_size() {
         async fn put_records(
             &self,
             records: &[OutgoingRecord<'_>],
-        ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
+        ) -> Result<Vec<Result<(), EntryError>>, StreamPublishError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             self.inner.put_records(records).await
         }

@@ -3,8 +3,8 @@
 //! call counts and infra/bench/serve_load.sh).
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use ingest::memory::{MemoryDedupStore, MemoryPublisher};
-use ingest::{Ingest, IngestRequest, Route, Settings};
+use ingest::adapters::memory::{MemoryDedupStore, MemoryPublisher};
+use ingest::{Ingest, IngestRequest, IngestSettings, Route};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use twilio_events::metrics::NoMetrics;
@@ -59,7 +59,7 @@ fn handler(c: &mut Criterion) {
         .build()
         .unwrap();
     let ingest = Ingest::new(
-        Settings::for_base_url("https://hooks.example.com/prod"),
+        IngestSettings::for_base_url("https://hooks.example.com/prod"),
         Verifier::new(SecretSet::new().with_auth_token(TOKEN)),
         MemoryDedupStore::default(),
         MemoryPublisher::default(),

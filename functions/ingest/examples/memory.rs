@@ -5,8 +5,9 @@
 //!     eval "$(infra/scripts/services.sh start)"
 //!     cargo run --release -p ingest --example memory -- 5000
 
-use ingest::aws::{DynamoDedupStore, KinesisPublisher};
-use ingest::{Ingest, IngestRequest, Route, Settings};
+use ingest::adapters::dynamodb::DynamoDedupStore;
+use ingest::adapters::kinesis::KinesisPublisher;
+use ingest::{Ingest, IngestRequest, IngestSettings, Route};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twilio_events::metrics::NoMetrics;
@@ -63,7 +64,7 @@ async fn main() {
         .to_owned();
     let before = peak_rss_kb();
     let ingest = Arc::new(Ingest::new(
-        Settings::for_base_url("https://hooks.example.com"),
+        IngestSettings::for_base_url("https://hooks.example.com"),
         Verifier::new(SecretSet::new().with_auth_token("mem-token")),
         DynamoDedupStore::new(ddb, table),
         KinesisPublisher::new(kinesis, stream),

@@ -1,10 +1,93 @@
-//! Ingest's settings, read from the environment and checked at start: a bad setting stops the
-//! function before it answers Twilio wrongly.
+//! Ingest's configuration: every environment variable it reads, read here once and checked at
+//! start, so that a bad setting stops the function before it answers Twilio wrongly.
+//!
+//! - `DEDUP_TABLE`, `STREAM_NAME`, `QUARANTINE_QUEUE_URL`: the DynamoDB table, the Kinesis
+//!   stream and the SQS queue (required; the stack sets them);
+//! - `TWILIO_SECRET_ARN`: the Secrets Manager secret holding the Twilio secret document (see
+//!   [`secrets_from_document`]), read at start; or, for runs without it, `TWILIO_AUTH_TOKEN`:
+//!   the document itself (auth tokens, comma-separated);
+//! - `PUBLIC_BASE_URL` and the core's optional settings: see `read_settings` below.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use twilio_events::signature::SecretSet;
+
+/// Everything ingest reads from its environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The core's settings.
+    pub settings: IngestSettings,
+    /// `DEDUP_TABLE`: the DynamoDB table of dedup records.
+    pub dedup_table: String,
+    /// `STREAM_NAME`: the Kinesis stream events are published to.
+    pub stream_name: String,
+    /// `QUARANTINE_QUEUE_URL`: the SQS queue that keeps what cannot be parsed.
+    pub quarantine_queue_url: String,
+    /// Where the Twilio secrets come from.
+    pub twilio_secret: TwilioSecretSource,
+}
+
+/// Where the secrets that verify Twilio's signatures come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TwilioSecretSource {
+    /// `TWILIO_SECRET_ARN`: a Secrets Manager secret, read once at start.
+    Arn(String),
+    /// `TWILIO_AUTH_TOKEN`: the secrets themselves, already read (their `Debug` hides them).
+    Inline(SecretSet),
+}
+
+impl Config {
+    /// From the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// From any lookup of variables by name (tests pass a map).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let settings = read_settings(&var)?;
+        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str, fix: &'static str| {
+            set(name).ok_or(ConfigError::Missing(name, fix))
+        };
+        let dedup_table = required(
+            "DEDUP_TABLE",
+            "set it to the name of the DynamoDB table of dedup records (the stack's DedupTable)",
+        )?;
+        let stream_name = required(
+            "STREAM_NAME",
+            "set it to the name of the Kinesis stream events go to (the stack's EventStream)",
+        )?;
+        let quarantine_queue_url = required(
+            "QUARANTINE_QUEUE_URL",
+            "set it to the URL of the SQS quarantine queue (the stack's QuarantineQueue)",
+        )?;
+        let twilio_secret =
+            match (set("TWILIO_SECRET_ARN"), set("TWILIO_AUTH_TOKEN")) {
+                (Some(arn), _) => TwilioSecretSource::Arn(arn),
+                (None, Some(document)) => TwilioSecretSource::Inline(
+                    secrets_from_document(&document).map_err(|source| ConfigError::Secret {
+                        name: "TWILIO_AUTH_TOKEN",
+                        source,
+                    })?,
+                ),
+                (None, None) => {
+                    return Err(ConfigError::Missing(
+                        "TWILIO_SECRET_ARN",
+                        "set it to the ARN of the Secrets Manager secret holding the Twilio auth \
+                     tokens (the stack's TwilioSecret), or set TWILIO_AUTH_TOKEN",
+                    ));
+                }
+            };
+        Ok(Self {
+            settings,
+            dedup_table,
+            stream_name,
+            quarantine_queue_url,
+            twilio_secret,
+        })
+    }
+}
 
 /// How to answer a signature that does not verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,7 +100,7 @@ pub enum SignatureFailureAnswer {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings {
+pub struct IngestSettings {
     /// The URL Twilio calls for Event Streams deliveries, exactly as configured on the sink,
     /// without the query string (the raw query string is appended as received).
     pub events_url: String,
@@ -41,7 +124,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(48 * 3600);
 pub const MIN_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
-impl Settings {
+impl IngestSettings {
     /// Settings for a public base URL such as `https://abc.execute-api.us-east-1.amazonaws.com/prod`
     /// (routes `/twilio/events` and `/twilio/usage-triggers` below it), with defaults.
     pub fn for_base_url(base: &str) -> Self {
@@ -60,12 +143,43 @@ impl Settings {
     }
 }
 
+/// A variable that is missing or wrong: the message starts with its name and says the fix.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{0} is not set: {1}")]
     Missing(&'static str, &'static str),
     #[error("{name}: {problem}")]
     Invalid { name: &'static str, problem: String },
+    #[error("{name}: {source}")]
+    Secret {
+        name: &'static str,
+        #[source]
+        source: SecretDocumentError,
+    },
+}
+
+impl ConfigError {
+    /// The variable to fix.
+    pub fn variable(&self) -> &'static str {
+        match self {
+            Self::Missing(name, _) | Self::Invalid { name, .. } | Self::Secret { name, .. } => name,
+        }
+    }
+}
+
+/// A Twilio secret document that cannot be used. Says where a problem is, never what the
+/// value was: values here are secrets.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SecretDocumentError {
+    #[error(
+        "not the expected JSON document (line {line}, column {column}): expected \
+         {{\"auth_tokens\": [...], \"shared_keys\": {{...}}, \"accounts\": {{...}}}}"
+    )]
+    NotTheDocument { line: usize, column: usize },
+    #[error("shared key {0:?} is empty")]
+    EmptySharedKey(String),
+    #[error("holds no auth token and no shared key")]
+    NoSecrets,
 }
 
 fn invalid(name: &'static str, problem: impl Into<String>) -> ConfigError {
@@ -75,23 +189,23 @@ fn invalid(name: &'static str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Reads settings from environment variables (through `var`, so tests need not touch the
-/// process environment):
+/// Reads the core's settings from environment variables (through `var`, so tests need not
+/// touch the process environment):
 /// - `PUBLIC_BASE_URL`: the base URL Twilio calls (required unless both URLs below are set), or
 ///   `auto` to take it from API Gateway's request context (default execute-api endpoint);
 /// - `PUBLIC_EVENTS_URL`, `PUBLIC_USAGE_TRIGGERS_URL`: override one route's public URL;
 /// - `MAX_BODY_BYTES` (default 262144), `DEDUP_WINDOW_HOURS` (default 48, at least 24);
 /// - `SIGNATURE_FAILURE_STATUS`: 503 (default) or 403; `RETRY_AFTER_SECONDS` (default 60).
-pub fn settings_from(var: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+fn read_settings(var: &impl Fn(&str) -> Option<String>) -> Result<IngestSettings, ConfigError> {
     let base = var("PUBLIC_BASE_URL").filter(|v| !v.trim().is_empty());
-    let mut settings = Settings::for_base_url(base.as_deref().unwrap_or(""));
+    let mut settings = IngestSettings::for_base_url(base.as_deref().unwrap_or(""));
     if base.as_deref().map(str::trim) == Some("auto") {
         // The URLs come with each request; the ones above are never used.
         settings.base_url_from_request = true;
     } else {
-        read_public_urls(&var, base, &mut settings)?;
+        read_public_urls(var, base, &mut settings)?;
     }
-    read_limits(&var, &mut settings)?;
+    read_limits(var, &mut settings)?;
     Ok(settings)
 }
 
@@ -99,7 +213,7 @@ pub fn settings_from(var: impl Fn(&str) -> Option<String>) -> Result<Settings, C
 fn read_public_urls(
     var: &impl Fn(&str) -> Option<String>,
     base: Option<String>,
-    settings: &mut Settings,
+    settings: &mut IngestSettings,
 ) -> Result<(), ConfigError> {
     match (
         base,
@@ -142,7 +256,7 @@ fn read_public_urls(
 /// Body size, dedup window and the answer to bad signatures.
 fn read_limits(
     var: &impl Fn(&str) -> Option<String>,
-    settings: &mut Settings,
+    settings: &mut IngestSettings,
 ) -> Result<(), ConfigError> {
     if let Some(v) = var("MAX_BODY_BYTES") {
         settings.max_body_bytes = v
@@ -197,7 +311,7 @@ fn read_limits(
 /// - a plain Auth Token string;
 /// - `{"auth_tokens": ["new", "old"], "shared_keys": {"<key id>": "<secret>"}}`;
 /// - per account: `{"accounts": {"AC…": {"auth_tokens": ["…"]}}, "shared_keys": {…}}`.
-pub fn secrets_from_document(document: &str) -> Result<SecretSet, ConfigError> {
+pub fn secrets_from_document(document: &str) -> Result<SecretSet, SecretDocumentError> {
     #[derive(Deserialize, Default)]
     #[serde(deny_unknown_fields)]
     struct Account {
@@ -214,23 +328,18 @@ pub fn secrets_from_document(document: &str) -> Result<SecretSet, ConfigError> {
         #[serde(default)]
         accounts: BTreeMap<String, Account>,
     }
-    let name = "the Twilio secret";
     let trimmed = document.trim();
     let mut secrets = SecretSet::new();
     if !trimmed.starts_with('{') {
         secrets.add_auth_tokens_csv(trimmed);
     } else {
         // serde's message may quote a value, and values here are secrets: say where, not what.
-        let doc: Document = serde_json::from_str(trimmed).map_err(|e| {
-            invalid(
-                name,
-                format!(
-                    "not the expected JSON document (line {}, column {}): expected {{\"auth_tokens\": [...], \"shared_keys\": {{...}}, \"accounts\": {{...}}}}",
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
+        // (So serde's error is not kept as the source.)
+        let doc: Document =
+            serde_json::from_str(trimmed).map_err(|e| SecretDocumentError::NotTheDocument {
+                line: e.line(),
+                column: e.column(),
+            })?;
         let tokens = doc
             .auth_tokens
             .iter()
@@ -240,13 +349,13 @@ pub fn secrets_from_document(document: &str) -> Result<SecretSet, ConfigError> {
         }
         for (id, secret) in &doc.shared_keys {
             if secret.is_empty() {
-                return Err(invalid(name, format!("shared key {id:?} is empty")));
+                return Err(SecretDocumentError::EmptySharedKey(id.clone()));
             }
             secrets.add_shared_key(id.as_str(), secret.as_str());
         }
     }
     if secrets.is_empty() {
-        return Err(invalid(name, "holds no auth token and no shared key"));
+        return Err(SecretDocumentError::NoSecrets);
     }
     Ok(secrets)
 }
@@ -265,7 +374,7 @@ mod tests {
 
     #[test]
     fn a_base_url_gives_both_routes() {
-        let s = settings_from(env(&[("PUBLIC_BASE_URL", "https://x.example.com/prod/")])).unwrap();
+        let s = read_settings(&env(&[("PUBLIC_BASE_URL", "https://x.example.com/prod/")])).unwrap();
         assert_eq!(s.events_url, "https://x.example.com/prod/twilio/events");
         assert_eq!(
             s.usage_triggers_url,
@@ -282,7 +391,7 @@ mod tests {
 
     #[test]
     fn auto_takes_the_base_url_from_each_request() {
-        let s = settings_from(env(&[
+        let s = read_settings(&env(&[
             ("PUBLIC_BASE_URL", "auto"),
             ("SIGNATURE_FAILURE_STATUS", "403"),
         ]))
@@ -297,18 +406,18 @@ mod tests {
 
     #[test]
     fn bad_settings_name_the_variable() {
-        let err = settings_from(env(&[])).unwrap_err();
+        let err = read_settings(&env(&[])).unwrap_err();
         assert!(
             err.to_string().starts_with("PUBLIC_BASE_URL is not set"),
             "{err}"
         );
-        let err = settings_from(env(&[
+        let err = read_settings(&env(&[
             ("PUBLIC_BASE_URL", "https://x"),
             ("DEDUP_WINDOW_HOURS", "4"),
         ]))
         .unwrap_err();
         assert!(err.to_string().starts_with("DEDUP_WINDOW_HOURS"), "{err}");
-        let err = settings_from(env(&[
+        let err = read_settings(&env(&[
             ("PUBLIC_BASE_URL", "https://x"),
             ("SIGNATURE_FAILURE_STATUS", "400"),
         ]))
@@ -317,9 +426,9 @@ mod tests {
             err.to_string().starts_with("SIGNATURE_FAILURE_STATUS"),
             "{err}"
         );
-        let err = settings_from(env(&[("PUBLIC_BASE_URL", "ftp://x")])).unwrap_err();
+        let err = read_settings(&env(&[("PUBLIC_BASE_URL", "ftp://x")])).unwrap_err();
         assert!(err.to_string().starts_with("PUBLIC_EVENTS_URL"), "{err}");
-        let ok = settings_from(env(&[
+        let ok = read_settings(&env(&[
             ("PUBLIC_BASE_URL", "https://x"),
             ("SIGNATURE_FAILURE_STATUS", "403"),
         ]))
@@ -346,5 +455,91 @@ mod tests {
             !err.to_string().contains("very-secret"),
             "never echo a secret: {err}"
         );
+    }
+
+    const RESOURCES: [(&str, &str); 4] = [
+        ("PUBLIC_BASE_URL", "https://x.example.com/prod"),
+        ("DEDUP_TABLE", "dedup"),
+        ("STREAM_NAME", "events"),
+        (
+            "QUARANTINE_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/q",
+        ),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let pairs: Vec<(&str, &str)> = RESOURCES.iter().chain(extra).copied().collect();
+        Config::from_lookup(env(&pairs))
+    }
+
+    #[test]
+    fn every_variable_is_read_into_the_config() {
+        // GIVEN the stack's variables, with both secret variables set
+        let config = with(&[
+            (
+                "TWILIO_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:1:secret:t",
+            ),
+            ("TWILIO_AUTH_TOKEN", "ignored"),
+            ("DEDUP_WINDOW_HOURS", "72"),
+        ])
+        .unwrap();
+        // THEN each is where the wiring looks for it, and the secret ARN wins
+        assert_eq!(config.dedup_table, "dedup");
+        assert_eq!(config.stream_name, "events");
+        assert_eq!(
+            config.quarantine_queue_url,
+            "https://sqs.us-east-1.amazonaws.com/1/q"
+        );
+        assert_eq!(
+            config.twilio_secret,
+            TwilioSecretSource::Arn("arn:aws:secretsmanager:us-east-1:1:secret:t".into())
+        );
+        assert_eq!(
+            config.settings.events_url,
+            "https://x.example.com/prod/twilio/events"
+        );
+        assert_eq!(config.settings.dedup_window, Duration::from_secs(72 * 3600));
+    }
+
+    #[test]
+    fn an_inline_auth_token_is_read_at_once_and_never_shown() {
+        let config = with(&[("TWILIO_AUTH_TOKEN", "tok-one,tok-two")]).unwrap();
+        let TwilioSecretSource::Inline(secrets) = &config.twilio_secret else {
+            panic!("expected inline secrets: {config:?}");
+        };
+        assert_eq!(secrets.auth_tokens().len(), 2);
+        assert!(!format!("{config:?}").contains("tok-one"), "{config:?}");
+        let err = with(&[("TWILIO_AUTH_TOKEN", r#"{"auth_tokens":"very-secret"}"#)]).unwrap_err();
+        assert_eq!(err.variable(), "TWILIO_AUTH_TOKEN");
+        assert!(err.to_string().starts_with("TWILIO_AUTH_TOKEN: "), "{err}");
+        assert!(!err.to_string().contains("very-secret"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_variable_is_named_with_its_fix() {
+        // No secret at all: the deployed variable is named, and the local alternative.
+        let err = with(&[]).unwrap_err();
+        assert_eq!(err.variable(), "TWILIO_SECRET_ARN");
+        assert!(err.to_string().contains("TWILIO_AUTH_TOKEN"), "{err}");
+        // Each resource, missing or empty.
+        for name in ["DEDUP_TABLE", "STREAM_NAME", "QUARANTINE_QUEUE_URL"] {
+            for value in [None, Some(" ")] {
+                let pairs: Vec<(&str, &str)> = RESOURCES
+                    .iter()
+                    .copied()
+                    .filter(|(n, _)| *n != name)
+                    .chain(value.map(|v| (name, v)))
+                    .chain([("TWILIO_AUTH_TOKEN", "tok")])
+                    .collect();
+                let err = Config::from_lookup(env(&pairs)).unwrap_err();
+                assert_eq!(err.variable(), name);
+                assert!(
+                    err.to_string()
+                        .starts_with(&format!("{name} is not set: set it to")),
+                    "{err}"
+                );
+            }
+        }
     }
 }

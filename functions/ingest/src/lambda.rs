@@ -1,8 +1,8 @@
 //! The Lambda entry point: API Gateway HTTP API (payload v2) in, the core's answer out.
 
-use crate::http::{HttpRequest, handle};
-use crate::ports::{DedupStore, EventPublisher};
-use crate::service::{Clock, Ingest};
+use crate::ports::{Clock, DedupStore, EventPublisher};
+use crate::request::{HttpRequest, handle};
+use crate::service::Ingest;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
 use std::sync::Arc;

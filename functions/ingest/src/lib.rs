@@ -1,19 +1,27 @@
 //! ingest: the Twilio webhook. Verifies `X-Twilio-Signature`, parses the CloudEvents, drops
 //! duplicates, writes each new event to the stream and answers Twilio within its 5 seconds.
 //!
-//! [`service::Ingest`] is the core, generic over its stores ([`ports`]); [`aws`] holds the
-//! DynamoDB and Kinesis adapters, [`http`] the mapping from HTTP requests, [`lambda`] the
-//! Lambda entry point. `twilio-events serve` runs the same core on embedded stores.
+//! The four places, as in every function crate:
+//! - [`ports`]: what the core needs from the outside (the dedup store, the stream, the clock)
+//!   and the one claim decision rule every dedup store follows ([`ports::claim_decision`]);
+//! - [`service`]: the core, [`Ingest`], generic over the ports;
+//! - [`adapters`]: one file per backend — [`adapters::dynamodb`], [`adapters::kinesis`], the
+//!   embedded `adapters::sqlite` (feature `local`) and the in-memory fakes `adapters::memory`
+//!   (feature `testing`);
+//! - [`config`] reads every environment variable into a [`config::Config`], [`startup`] wires
+//!   the core on its adapters (for AWS, and on the embedded store for `twilio-events serve`),
+//!   and `main.rs` runs it.
+//!
+//! Between HTTP and the core: [`request`] maps any HTTP request (API Gateway's, or `serve`'s)
+//! to the core and back; [`lambda`] is the Lambda entry point for API Gateway.
 
-pub mod aws;
+pub mod adapters;
 pub mod config;
-pub mod http;
 pub mod lambda;
-#[cfg(feature = "local")]
-pub mod local;
-pub mod memory;
 pub mod ports;
+pub mod request;
 pub mod service;
+pub mod startup;
 
-pub use config::Settings;
+pub use config::IngestSettings;
 pub use service::{Ingest, IngestRequest, IngestResponse, Route};

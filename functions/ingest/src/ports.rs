@@ -1,12 +1,19 @@
-//! What ingest needs from the outside world, one narrow trait per store. AWS adapters live in
-//! [`crate::aws`]; `twilio-events serve` brings embedded ones; tests bring fakes.
+//! What ingest needs from the outside world, one narrow trait per store, and the rules every
+//! implementation shares. The implementations are in [`crate::adapters`]: DynamoDB and Kinesis
+//! on AWS, SQLite under `twilio-events serve`, in-memory fakes for tests.
 
+use std::error::Error;
 use std::future::Future;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// What went wrong underneath a port (an SDK error, a database error), kept as the source.
+pub type Cause = Box<dyn Error + Send + Sync>;
 
 /// A claim on one event id, Powertools-style: INPROGRESS with a lease until it is marked
 /// COMPLETED (published) or released (publishing failed).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Claim {
+pub struct DedupClaim {
     /// `<account>#<event id>`: ids are unique per account.
     pub key: String,
     /// Identifies this attempt, so that only it can release its claim.
@@ -22,7 +29,7 @@ pub struct Claim {
 
 /// What a claim found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ClaimOutcome {
+pub enum DedupOutcome {
     /// New (or expired, or abandoned by an attempt whose lease ran out): ours to publish.
     Claimed,
     /// Already published.
@@ -30,25 +37,89 @@ pub enum ClaimOutcome {
     /// Another attempt holds a live lease: Twilio must retry later.
     InProgress,
     /// The store could not answer for this event (throttling, an outage).
-    Failed(String),
+    Failed(DedupStoreError),
 }
 
-/// A store error that concerns the whole call.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("dedup store: {0}")]
-pub struct StoreError(pub String);
+/// What a dedup store holds for one event id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordState {
+    InProgress {
+        token: String,
+        lease_until_ms: i64,
+        expires_at_s: i64,
+    },
+    Completed {
+        expires_at_s: i64,
+    },
+}
+
+/// Whether `claim` may take the event, given what the store holds for it: the one rule every
+/// dedup store follows. The SQLite and in-memory stores call it; the DynamoDB store states the
+/// same rule as its PutItem condition.
+pub fn claim_decision(existing: Option<&RecordState>, claim: &DedupClaim) -> DedupOutcome {
+    let now_s = claim.now_ms.div_euclid(1000);
+    match existing {
+        None => DedupOutcome::Claimed,
+        Some(RecordState::Completed { expires_at_s }) if *expires_at_s <= now_s => {
+            DedupOutcome::Claimed
+        }
+        Some(RecordState::Completed { .. }) => DedupOutcome::Duplicate,
+        Some(RecordState::InProgress {
+            lease_until_ms,
+            expires_at_s,
+            ..
+        }) if *lease_until_ms <= claim.now_ms || *expires_at_s <= now_s => DedupOutcome::Claimed,
+        Some(RecordState::InProgress { .. }) => DedupOutcome::InProgress,
+    }
+}
+
+/// The dedup store could not do what was asked: for one claim (in [`DedupOutcome::Failed`]) or
+/// for a whole call. Cheap to clone, so that one failed round trip can answer every claim in it.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum DedupStoreError {
+    /// The store's backend failed (throttled, unreachable, refused the call): see the source.
+    #[error("the dedup store failed: {0}")]
+    Backend(#[source] Arc<dyn Error + Send + Sync>),
+    /// The store answered fewer claims than it was given; those without an answer are treated
+    /// as not claimed, and Twilio's retry claims them again.
+    #[error("the dedup store gave no outcome for this claim")]
+    NoOutcome,
+}
+
+impl DedupStoreError {
+    /// A failure of the store's backend, with its cause.
+    pub fn backend(cause: impl Into<Cause>) -> Self {
+        Self::Backend(Arc::from(cause.into()))
+    }
+}
+
+/// Errors from backends do not compare, so two failures are equal when they say the same:
+/// enough for tests that compare outcomes.
+impl PartialEq for DedupStoreError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for DedupStoreError {}
 
 /// Deduplication by event id. Implementations answer a whole delivery in one round trip.
 pub trait DedupStore: Send + Sync {
     /// Claims each event; outcomes in the order of `claims`.
-    fn claim(&self, claims: &[Claim]) -> impl Future<Output = Vec<ClaimOutcome>> + Send;
+    fn claim(&self, claims: &[DedupClaim]) -> impl Future<Output = Vec<DedupOutcome>> + Send;
 
     /// Marks published events COMPLETED (until `expires_at_s`).
-    fn complete(&self, claims: &[Claim]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn complete(
+        &self,
+        claims: &[DedupClaim],
+    ) -> impl Future<Output = Result<(), DedupStoreError>> + Send;
 
     /// Gives up claims whose events could not be published, so that Twilio's retry can
     /// claim them again at once instead of waiting for the lease to run out.
-    fn release(&self, claims: &[Claim]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release(
+        &self,
+        claims: &[DedupClaim],
+    ) -> impl Future<Output = Result<(), DedupStoreError>> + Send;
 }
 
 /// One record for the stream.
@@ -58,15 +129,48 @@ pub struct OutgoingRecord<'a> {
     pub data: &'a [u8],
 }
 
-/// Why one entry of a put was not stored.
+/// Why the stream did not store one record of a put (Kinesis answers each entry: its
+/// ErrorCode and ErrorMessage). The core retries the record either way.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct EntryError(pub String);
+pub enum EntryError {
+    /// ProvisionedThroughputExceededException: the shard is over its write limit for now.
+    #[error("the shard is over its write throughput: {message}")]
+    Throttled { message: String },
+    /// InternalFailure, or a code this version does not know.
+    #[error("the stream could not store the record ({code}): {message}")]
+    Failed { code: String, message: String },
+}
+
+impl EntryError {
+    /// From an entry's ErrorCode and ErrorMessage.
+    pub fn from_code(code: &str, message: &str) -> Self {
+        match code {
+            "ProvisionedThroughputExceededException" => Self::Throttled {
+                message: message.to_owned(),
+            },
+            _ => Self::Failed {
+                code: code.to_owned(),
+                message: message.to_owned(),
+            },
+        }
+    }
+}
 
 /// The whole put failed (throttled, unreachable, …); nothing of it was stored.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("stream: {0}")]
-pub struct PublishError(pub String);
+#[derive(Debug, thiserror::Error)]
+#[error("the stream did not take the put: {source}")]
+pub struct StreamPublishError {
+    #[source]
+    source: Cause,
+}
+
+impl StreamPublishError {
+    pub fn new(cause: impl Into<Cause>) -> Self {
+        Self {
+            source: cause.into(),
+        }
+    }
+}
 
 /// Limits of one put, as Kinesis PutRecords sets them.
 pub const MAX_RECORDS_PER_PUT: usize = 500;
@@ -80,28 +184,89 @@ pub trait EventPublisher: Send + Sync {
     fn put_records(
         &self,
         records: &[OutgoingRecord<'_>],
-    ) -> impl Future<Output = Result<Vec<Result<(), EntryError>>, PublishError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Result<(), EntryError>>, StreamPublishError>> + Send;
 }
 
-impl<T: DedupStore> DedupStore for std::sync::Arc<T> {
-    fn claim(&self, claims: &[Claim]) -> impl Future<Output = Vec<ClaimOutcome>> + Send {
+/// The time source, injectable so tests can move it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+impl<T: DedupStore> DedupStore for Arc<T> {
+    fn claim(&self, claims: &[DedupClaim]) -> impl Future<Output = Vec<DedupOutcome>> + Send {
         (**self).claim(claims)
     }
 
-    fn complete(&self, claims: &[Claim]) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn complete(
+        &self,
+        claims: &[DedupClaim],
+    ) -> impl Future<Output = Result<(), DedupStoreError>> + Send {
         (**self).complete(claims)
     }
 
-    fn release(&self, claims: &[Claim]) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn release(
+        &self,
+        claims: &[DedupClaim],
+    ) -> impl Future<Output = Result<(), DedupStoreError>> + Send {
         (**self).release(claims)
     }
 }
 
-impl<T: EventPublisher> EventPublisher for std::sync::Arc<T> {
+impl<T: EventPublisher> EventPublisher for Arc<T> {
     fn put_records(
         &self,
         records: &[OutgoingRecord<'_>],
-    ) -> impl Future<Output = Result<Vec<Result<(), EntryError>>, PublishError>> + Send {
+    ) -> impl Future<Output = Result<Vec<Result<(), EntryError>>, StreamPublishError>> + Send {
         (**self).put_records(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_follow_lease_and_expiry_in_code() {
+        let claim = |now_ms| DedupClaim {
+            key: "k".into(),
+            token: "t".into(),
+            lease_until_ms: now_ms + 1000,
+            expires_at_s: now_ms / 1000 + 100,
+            now_ms,
+        };
+        let live = RecordState::InProgress {
+            token: "x".into(),
+            lease_until_ms: 5_000,
+            expires_at_s: 100,
+        };
+        assert_eq!(
+            claim_decision(Some(&live), &claim(4_999)),
+            DedupOutcome::InProgress
+        );
+        assert_eq!(
+            claim_decision(Some(&live), &claim(5_000)),
+            DedupOutcome::Claimed,
+            "the lease ran out"
+        );
+        let done = RecordState::Completed { expires_at_s: 100 };
+        assert_eq!(
+            claim_decision(Some(&done), &claim(99_999)),
+            DedupOutcome::Duplicate
+        );
+        assert_eq!(
+            claim_decision(Some(&done), &claim(100_000)),
+            DedupOutcome::Claimed,
+            "expired, whatever TTL did"
+        );
+        assert_eq!(claim_decision(None, &claim(0)), DedupOutcome::Claimed);
     }
 }

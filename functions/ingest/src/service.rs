@@ -11,10 +11,10 @@
 //! releasing the claims of what could not be published. At most three sequential round trips
 //! whatever the batch size.
 
-use crate::config::{Settings, SignatureFailureAnswer};
+use crate::config::{IngestSettings, SignatureFailureAnswer};
 use crate::ports::{
-    Claim, ClaimOutcome, DedupStore, EventPublisher, MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT,
-    OutgoingRecord,
+    Clock, DedupClaim, DedupOutcome, DedupStore, DedupStoreError, EventPublisher,
+    MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT, OutgoingRecord, SystemClock,
 };
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -105,20 +105,6 @@ impl IngestResponse {
     }
 }
 
-/// The time source, injectable so tests can move it.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> OffsetDateTime;
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-}
-
 /// How long after a failed put to try again (doubles, capped), and how many puts at most.
 const FIRST_BACKOFF: Duration = Duration::from_millis(25);
 const MAX_BACKOFF: Duration = Duration::from_millis(800);
@@ -135,7 +121,7 @@ static COLD_START: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool
 
 /// The ingest function, generic over its stores.
 pub struct Ingest<D, P, Q, M, C = SystemClock> {
-    settings: Settings,
+    settings: IngestSettings,
     verifier: Verifier,
     dedup: D,
     publisher: P,
@@ -147,7 +133,7 @@ pub struct Ingest<D, P, Q, M, C = SystemClock> {
 /// An event that made it through parsing, with what it is stored as.
 struct Accepted<'a> {
     event: CloudEvent<'a>,
-    claim: Claim,
+    claim: DedupClaim,
 }
 
 impl<D, P, Q, M> Ingest<D, P, Q, M>
@@ -158,7 +144,7 @@ where
     M: MetricsSink,
 {
     pub fn new(
-        settings: Settings,
+        settings: IngestSettings,
         verifier: Verifier,
         dedup: D,
         publisher: P,
@@ -186,7 +172,7 @@ where
     C: Clock,
 {
     pub fn with_clock(
-        settings: Settings,
+        settings: IngestSettings,
         verifier: Verifier,
         dedup: D,
         publisher: P,
@@ -205,7 +191,7 @@ where
         }
     }
 
-    pub fn settings(&self) -> &Settings {
+    pub fn settings(&self) -> &IngestSettings {
         &self.settings
     }
 
@@ -408,7 +394,7 @@ where
             }
             accepted.push(Accepted {
                 event,
-                claim: Claim {
+                claim: DedupClaim {
                     key,
                     token: token.to_owned(),
                     lease_until_ms,
@@ -430,19 +416,17 @@ where
         if accepted.is_empty() {
             return summary;
         }
-        let claims: Vec<Claim> = accepted.iter().map(|a| a.claim.clone()).collect();
+        let claims: Vec<DedupClaim> = accepted.iter().map(|a| a.claim.clone()).collect();
         let outcomes = self.dedup.claim(&claims).await;
         let mut to_publish = Vec::new();
-        for (item, outcome) in accepted.iter().zip(
-            outcomes
-                .iter()
-                .chain(std::iter::repeat(&ClaimOutcome::Failed("no answer".into()))),
-        ) {
+        for (item, outcome) in accepted.iter().zip(outcomes.iter().chain(std::iter::repeat(
+            &DedupOutcome::Failed(DedupStoreError::NoOutcome),
+        ))) {
             match outcome {
-                ClaimOutcome::Claimed => to_publish.push(item),
-                ClaimOutcome::Duplicate => summary.duplicates += 1,
-                ClaimOutcome::InProgress => summary.in_progress += 1,
-                ClaimOutcome::Failed(error) => {
+                DedupOutcome::Claimed => to_publish.push(item),
+                DedupOutcome::Duplicate => summary.duplicates += 1,
+                DedupOutcome::InProgress => summary.in_progress += 1,
+                DedupOutcome::Failed(error) => {
                     tracing::warn!(request_id = request.request_id, event_id = %item.event.id, %error, "dedup store failed");
                     summary.store_failures += 1;
                 }
@@ -467,8 +451,8 @@ where
 
         let (done, failed): (Vec<_>, Vec<_>) =
             to_publish.iter().zip(published).partition(|(_, ok)| *ok);
-        let done: Vec<Claim> = done.into_iter().map(|(a, _)| a.claim.clone()).collect();
-        let failed: Vec<Claim> = failed.into_iter().map(|(a, _)| a.claim.clone()).collect();
+        let done: Vec<DedupClaim> = done.into_iter().map(|(a, _)| a.claim.clone()).collect();
+        let failed: Vec<DedupClaim> = failed.into_iter().map(|(a, _)| a.claim.clone()).collect();
         summary.accepted = done.len();
         summary.publish_failures = failed.len();
         metrics.count("Accepted", done.len());

@@ -8,8 +8,9 @@
 //!     # handle them; prints {"deliveries", "ok", "ns_per_delivery", "peak_rss_kb", ...}
 //!     ingest_core run --cases cases.jsonl --token T
 
-use ingest::aws::{DynamoDedupStore, KinesisPublisher};
-use ingest::{Ingest, IngestRequest, Route, Settings};
+use ingest::adapters::dynamodb::DynamoDedupStore;
+use ingest::adapters::kinesis::KinesisPublisher;
+use ingest::{Ingest, IngestRequest, IngestSettings, Route};
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 use twilio_events::metrics::NoMetrics;
@@ -192,7 +193,7 @@ async fn run(cases_path: &str, token: &str) -> Result<(), BenchError> {
     create_resources(&ddb, &kinesis, &table, &stream).await?;
     let quarantine = std::env::temp_dir().join(format!("cmp-rust-quarantine-{suffix}.jsonl"));
     let ingest = Ingest::new(
-        Settings::for_base_url(BASE_URL),
+        IngestSettings::for_base_url(BASE_URL),
         Verifier::new(SecretSet::new().with_auth_token(token)),
         DynamoDedupStore::new(ddb, table),
         KinesisPublisher::new(kinesis, stream),

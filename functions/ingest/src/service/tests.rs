@@ -1,6 +1,7 @@
 use super::*;
-use crate::config::Settings;
-use crate::memory::{MemoryDedupStore, MemoryPublisher, RecordState, claim_decision};
+use crate::adapters::memory::{MemoryDedupStore, MemoryPublisher};
+use crate::config::IngestSettings;
+use crate::ports::RecordState;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use twilio_events::metrics::MemorySink;
@@ -21,7 +22,7 @@ struct World {
     metrics: Arc<MemorySink>,
 }
 
-fn world_with(settings: Settings) -> World {
+fn world_with(settings: IngestSettings) -> World {
     let dedup = Arc::new(MemoryDedupStore::default());
     let stream = Arc::new(MemoryPublisher::default());
     let quarantine = Arc::new(MemoryQuarantine::default());
@@ -45,7 +46,7 @@ fn world_with(settings: Settings) -> World {
 }
 
 fn world() -> World {
-    world_with(Settings::for_base_url(BASE))
+    world_with(IngestSettings::for_base_url(BASE))
 }
 
 fn message_event(id: &str, sid: &str, status: &str) -> String {
@@ -207,7 +208,7 @@ async fn signature_failures_never_get_in() {
     assert!(w.stream.stored().is_empty());
     assert_eq!(w.metrics.total("SignatureFailures"), 2.0);
 
-    let mut settings = Settings::for_base_url(BASE);
+    let mut settings = IngestSettings::for_base_url(BASE);
     settings.signature_failure = SignatureFailureAnswer::Forbidden;
     let strict = world_with(settings);
     assert_eq!(deliver_events(&strict, &delivery).await.status, 403);
@@ -236,7 +237,7 @@ async fn the_signature_covers_the_sink_urls_own_query_string() {
 
 #[tokio::test]
 async fn an_oversized_body_gets_413() {
-    let mut settings = Settings::for_base_url(BASE);
+    let mut settings = IngestSettings::for_base_url(BASE);
     settings.max_body_bytes = 1024;
     let w = world_with(settings);
     let events: Vec<String> = (0..10)
@@ -345,7 +346,7 @@ async fn an_event_in_progress_elsewhere_is_retried_not_dropped() {
     let w = world();
     // GIVEN another attempt claimed EZ1 and is still within its lease
     let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    let other = Claim {
+    let other = DedupClaim {
         key: "AC1#EZ1".into(),
         token: "other".into(),
         lease_until_ms: now_ms + 60_000,
@@ -354,7 +355,7 @@ async fn an_event_in_progress_elsewhere_is_retried_not_dropped() {
     };
     assert_eq!(
         w.dedup.claim(std::slice::from_ref(&other)).await,
-        vec![ClaimOutcome::Claimed]
+        vec![DedupOutcome::Claimed]
     );
     let response = deliver_events(&w, &signed_events(&[message_event("EZ1", "SM1", "sent")])).await;
     assert_eq!(
@@ -362,42 +363,6 @@ async fn an_event_in_progress_elsewhere_is_retried_not_dropped() {
         (503, Some(IN_PROGRESS_RETRY_SECS))
     );
     assert!(w.stream.stored().is_empty());
-}
-
-#[test]
-fn claims_follow_lease_and_expiry_in_code() {
-    let claim = |now_ms| Claim {
-        key: "k".into(),
-        token: "t".into(),
-        lease_until_ms: now_ms + 1000,
-        expires_at_s: now_ms / 1000 + 100,
-        now_ms,
-    };
-    let live = RecordState::InProgress {
-        token: "x".into(),
-        lease_until_ms: 5_000,
-        expires_at_s: 100,
-    };
-    assert_eq!(
-        claim_decision(Some(&live), &claim(4_999)),
-        ClaimOutcome::InProgress
-    );
-    assert_eq!(
-        claim_decision(Some(&live), &claim(5_000)),
-        ClaimOutcome::Claimed,
-        "the lease ran out"
-    );
-    let done = RecordState::Completed { expires_at_s: 100 };
-    assert_eq!(
-        claim_decision(Some(&done), &claim(99_999)),
-        ClaimOutcome::Duplicate
-    );
-    assert_eq!(
-        claim_decision(Some(&done), &claim(100_000)),
-        ClaimOutcome::Claimed,
-        "expired, whatever TTL did"
-    );
-    assert_eq!(claim_decision(None, &claim(0)), ClaimOutcome::Claimed);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use ingest::local::LocalStore;
+use ingest::adapters::sqlite::SqliteStore;
 use ingest::ports::{EventPublisher, OutgoingRecord};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -130,7 +130,7 @@ struct Fake {
     /// Lists answer at most this many items per page.
     page_cap: usize,
     /// Where a local `serve` would receive the test event.
-    stream: Option<LocalStore>,
+    stream: Option<SqliteStore>,
 }
 
 impl Fake {
@@ -469,7 +469,7 @@ async fn handle(
     response
 }
 
-type Delivery = Option<(LocalStore, String)>;
+type Delivery = Option<(SqliteStore, String)>;
 
 /// What answers outside /v1 when the base URL is wrong: a web server's HTML 404, or (under
 /// /echo/) a proxy's 502 that echoes the request, credentials included, in a long page.
@@ -1009,7 +1009,7 @@ fn an_inactive_sink_is_validated_with_the_test_id_given() {
 fn with_a_data_dir_setup_finds_the_test_id_in_the_local_stream() {
     // GIVEN a local serve's stream, already holding an old test event, that Twilio delivers to
     let dir = temp_dir("data-dir");
-    let store = LocalStore::open(&dir).unwrap();
+    let store = SqliteStore::open(&dir).unwrap();
     let old = json!({"specversion": "1.0", "type": "com.twilio.eventstreams.test-event", "source": "Sink",
         "id": "old", "data": {"test_id": "an-old-test-id"}})
     .to_string();

@@ -2,7 +2,7 @@
 //! batches, the way a Kinesis event source mapping feeds a Lambda: a batch that reports
 //! failures is retried from its first failed record, with backoff.
 
-use ingest::local::LocalStore;
+use ingest::adapters::sqlite::SqliteStore;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -24,7 +24,7 @@ pub struct ConsumerOptions {
 /// Starts crm-sync (always: to the CRM at `crm_url`, else into `<data-dir>/crm.jsonl`) and
 /// quota-alert (with a quotas file), each on its own checkpoint.
 pub async fn spawn_all(
-    store: &LocalStore,
+    store: &SqliteStore,
     data_dir: &Path,
     options: ConsumerOptions,
 ) -> Result<JoinSet<()>, String> {
@@ -55,7 +55,7 @@ pub async fn spawn_all(
 }
 
 /// Feeds `processor` the stream from its checkpoint, for ever.
-pub async fn consume<P: BatchProcessor>(name: &'static str, store: LocalStore, processor: P) {
+pub async fn consume<P: BatchProcessor>(name: &'static str, store: SqliteStore, processor: P) {
     let mut backoff = Duration::from_millis(200);
     loop {
         let checkpoint = match store.checkpoint(name) {

@@ -13,11 +13,10 @@ use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use http::{HeaderMap, Method, Uri};
 use ingest::Ingest;
-use ingest::config::Settings;
-use ingest::http::{HttpRequest, handle};
-use ingest::local::LocalStore;
-use ingest::ports::{DedupStore, EventPublisher};
-use ingest::service::SystemClock;
+use ingest::adapters::sqlite::SqliteStore;
+use ingest::config::IngestSettings;
+use ingest::ports::{DedupStore, EventPublisher, SystemClock};
+use ingest::request::{HttpRequest, handle};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -113,7 +112,7 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
-    let mut settings = Settings::for_base_url(&public_url);
+    let mut settings = IngestSettings::for_base_url(&public_url);
     settings.max_body_bytes = args.max_body_bytes;
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| InputError(format!("cannot create {}: {e}", args.data_dir.display())))?;
@@ -140,7 +139,7 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
 
     match args.backend {
         Backend::Embedded => {
-            let store = LocalStore::open(&args.data_dir).map_err(|e| InputError(e.to_string()))?;
+            let store = SqliteStore::open(&args.data_dir).map_err(|e| InputError(e.to_string()))?;
             println!(
                 "  Stream: {} (twilio-events stream dump --data-dir {})",
                 store.path().display(),
@@ -167,11 +166,11 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
         }
         Backend::Aws => {
             let aws = aws_config::load_from_env().await;
-            let dedup = ingest::aws::DynamoDedupStore::new(
+            let dedup = ingest::adapters::dynamodb::DynamoDedupStore::new(
                 aws_sdk_dynamodb::Client::new(&aws),
                 args.dedup_table.clone().unwrap_or_default(),
             );
-            let stream = ingest::aws::KinesisPublisher::new(
+            let stream = ingest::adapters::kinesis::KinesisPublisher::new(
                 aws_sdk_kinesis::Client::new(&aws),
                 args.stream_name.clone().unwrap_or_default(),
             );

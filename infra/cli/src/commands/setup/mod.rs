@@ -13,7 +13,7 @@ use super::{CliError, Outcome};
 use apply::{SchemaVersions, print_step};
 use clap::Args;
 use events_api::{ApiError, Credentials, DEFAULT_BASE, EventsApi};
-use ingest::local::{LocalStoreError, database_path};
+use ingest::adapters::sqlite::{SqliteError, database_path};
 use plan::{PlanError, SubscriptionState, TwilioState, Validation, Wanted, WantedType};
 use reqwest::Url;
 use std::fmt;
@@ -229,7 +229,7 @@ pub enum SetupError {
     Store {
         dir: String,
         #[source]
-        source: LocalStoreError,
+        source: SqliteError,
     },
     #[error("cannot start the runtime")]
     Runtime(#[source] std::io::Error),

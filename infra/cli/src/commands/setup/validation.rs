@@ -6,7 +6,7 @@ use super::SetupError;
 use super::apply::print_step;
 use super::events_api::EventsApi;
 use super::plan::Validation;
-use ingest::local::LocalStore;
+use ingest::adapters::sqlite::SqliteStore;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use twilio_events::event::{CloudEvent, Detail};
@@ -74,7 +74,7 @@ pub async fn validate(
 
 /// The local stream of a `serve`, read from where it ended when setup started watching.
 struct StreamWatcher {
-    store: LocalStore,
+    store: SqliteStore,
     dir: String,
     after: i64,
 }
@@ -86,7 +86,7 @@ impl StreamWatcher {
             dir: shown.clone(),
             source,
         };
-        let store = LocalStore::open(dir).map_err(store_error)?;
+        let store = SqliteStore::open(dir).map_err(store_error)?;
         let mut after = 0;
         loop {
             let batch = store.read_after(after, 1000).map_err(store_error)?;

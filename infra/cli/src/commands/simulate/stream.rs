@@ -1,7 +1,7 @@
 //! Reading back what reached the stream: the local store of `serve`, or a Kinesis stream.
 //! Returns how many times each of our event ids appears.
 
-use ingest::local::LocalStoreError;
+use ingest::adapters::sqlite::SqliteError;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -15,7 +15,7 @@ pub enum StreamReadError {
     Local {
         dir: String,
         #[source]
-        source: LocalStoreError,
+        source: SqliteError,
     },
     #[error("cannot read the local stream in {dir}: bad sequence number {value}")]
     Sequence { dir: String, value: String },
@@ -56,10 +56,10 @@ pub fn read_local(
         dir: shown(),
         source,
     };
-    if !ingest::local::database_path(dir).exists() {
+    if !ingest::adapters::sqlite::database_path(dir).exists() {
         return Err(StreamReadError::NoLocalStream { dir: shown() });
     }
-    let store = ingest::local::LocalStore::open(dir).map_err(error)?;
+    let store = ingest::adapters::sqlite::SqliteStore::open(dir).map_err(error)?;
     let mut counts = HashMap::new();
     let mut after = 0i64;
     loop {

@@ -2,7 +2,7 @@
 
 use super::{CliError, Outcome};
 use clap::{Args, Subcommand};
-use ingest::local::{LocalStore, LocalStoreError, database_path};
+use ingest::adapters::sqlite::{SqliteError, SqliteStore, database_path};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -30,7 +30,7 @@ pub enum DumpError {
     Store {
         dir: String,
         #[source]
-        source: LocalStoreError,
+        source: SqliteError,
     },
 }
 
@@ -53,7 +53,7 @@ pub fn run(command: StreamCommand) -> Result<Outcome, CliError> {
         dir: dir.clone(),
         source,
     };
-    let store = LocalStore::open(&args.data_dir).map_err(store_error)?;
+    let store = SqliteStore::open(&args.data_dir).map_err(store_error)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut after = 0;
     loop {

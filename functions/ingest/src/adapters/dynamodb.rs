@@ -1,11 +1,10 @@
-//! The AWS adapters: DynamoDB for deduplication, Kinesis for the stream, Secrets Manager for
-//! the Twilio secrets. (The SQS quarantine comes from the shared crate.)
+//! The dedup store on DynamoDB: one conditional write per claim, the claim decision rule
+//! ([`crate::ports::claim_decision`]) stated as its condition.
 
-use crate::ports::{
-    Claim, ClaimOutcome, DedupStore, EntryError, EventPublisher, OutgoingRecord, PublishError,
-    StoreError,
-};
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use crate::ports::{DedupClaim, DedupOutcome, DedupStore, DedupStoreError};
+use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest,
@@ -18,6 +17,36 @@ const IN_PROGRESS: &str = "INPROGRESS";
 const COMPLETED: &str = "COMPLETED";
 /// BatchWriteItem takes at most 25 items.
 const MAX_BATCH_WRITE: usize = 25;
+
+/// A DynamoDB call that failed, with the SDK's error as its source.
+#[derive(Debug, thiserror::Error)]
+pub enum DynamoDbError {
+    #[error("DynamoDB PutItem (claim) on table {table}: {}", DisplayErrorContext(.source))]
+    Claim {
+        table: String,
+        #[source]
+        source: SdkError<PutItemError>,
+    },
+    #[error("DynamoDB BatchWriteItem (complete) on table {table}: {}", DisplayErrorContext(.source))]
+    Complete {
+        table: String,
+        #[source]
+        source: SdkError<BatchWriteItemError>,
+    },
+    #[error(
+        "DynamoDB BatchWriteItem (complete) on table {table}: {left} items still unprocessed \
+         after retries (the table is throttling)"
+    )]
+    Unprocessed { table: String, left: usize },
+    #[error("DynamoDB DeleteItem (release) on table {table}: {}", DisplayErrorContext(.source))]
+    Release {
+        table: String,
+        #[source]
+        source: SdkError<DeleteItemError>,
+    },
+    #[error("cannot build a DynamoDB request: {0}")]
+    Request(#[source] BuildError),
+}
 
 /// Dedup records in a DynamoDB table with a string partition key `pk` and TTL on `expires_at`.
 /// Items: `pk` (`<account>#<event id>`), `status` (INPROGRESS or COMPLETED), `claim_token`,
@@ -37,7 +66,7 @@ impl DynamoDedupStore {
         }
     }
 
-    async fn claim_one(&self, claim: &Claim) -> ClaimOutcome {
+    async fn claim_one(&self, claim: &DedupClaim) -> DedupOutcome {
         let result = self
             .client
             .put_item()
@@ -56,7 +85,7 @@ impl DynamoDedupStore {
             .send()
             .await;
         match result {
-            Ok(_) => ClaimOutcome::Claimed,
+            Ok(_) => DedupOutcome::Claimed,
             Err(error) => match error.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(failed)) => {
                     let status = failed
@@ -64,17 +93,20 @@ impl DynamoDedupStore {
                         .and_then(|item| item.get("status"))
                         .and_then(|s| s.as_s().ok());
                     if status.map(String::as_str) == Some(COMPLETED) {
-                        ClaimOutcome::Duplicate
+                        DedupOutcome::Duplicate
                     } else {
-                        ClaimOutcome::InProgress
+                        DedupOutcome::InProgress
                     }
                 }
-                _ => ClaimOutcome::Failed(DisplayErrorContext(&error).to_string()),
+                _ => DedupOutcome::Failed(DedupStoreError::backend(DynamoDbError::Claim {
+                    table: self.table.clone(),
+                    source: error,
+                })),
             },
         }
     }
 
-    async fn write_batch(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+    async fn write_batch(&self, requests: Vec<WriteRequest>) -> Result<(), DedupStoreError> {
         let mut pending = requests;
         for attempt in 0..4u32 {
             if attempt > 0 {
@@ -86,7 +118,12 @@ impl DynamoDedupStore {
                 .request_items(&self.table, pending)
                 .send()
                 .await
-                .map_err(|e| StoreError(DisplayErrorContext(&e).to_string()))?;
+                .map_err(|source| {
+                    DedupStoreError::backend(DynamoDbError::Complete {
+                        table: self.table.clone(),
+                        source,
+                    })
+                })?;
             pending = output
                 .unprocessed_items()
                 .and_then(|items| items.get(&self.table))
@@ -96,21 +133,21 @@ impl DynamoDedupStore {
                 return Ok(());
             }
         }
-        Err(StoreError(format!(
-            "{} items left unprocessed after retries",
-            pending.len()
-        )))
+        Err(DedupStoreError::backend(DynamoDbError::Unprocessed {
+            table: self.table.clone(),
+            left: pending.len(),
+        }))
     }
 }
 
 impl DedupStore for DynamoDedupStore {
-    async fn claim(&self, claims: &[Claim]) -> Vec<ClaimOutcome> {
+    async fn claim(&self, claims: &[DedupClaim]) -> Vec<DedupOutcome> {
         // Conditional writes cannot be batched (BatchWriteItem has no conditions, and a
         // transaction fails whole on the first duplicate): one PutItem per event, all at once.
         join_all(claims.iter().map(|c| self.claim_one(c))).await
     }
 
-    async fn complete(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn complete(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         let requests: Vec<WriteRequest> = claims
             .iter()
             .map(|claim| {
@@ -125,10 +162,10 @@ impl DedupStore for DynamoDedupStore {
                 let put = PutRequest::builder()
                     .set_item(Some(item))
                     .build()
-                    .map_err(|e| StoreError(e.to_string()))?;
+                    .map_err(|e| DedupStoreError::backend(DynamoDbError::Request(e)))?;
                 Ok(WriteRequest::builder().put_request(put).build())
             })
-            .collect::<Result<_, StoreError>>()?;
+            .collect::<Result<_, DedupStoreError>>()?;
         let batches: Vec<Vec<WriteRequest>> = requests
             .chunks(MAX_BATCH_WRITE)
             .map(<[_]>::to_vec)
@@ -139,7 +176,7 @@ impl DedupStore for DynamoDedupStore {
             .collect()
     }
 
-    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn release(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         let deletes = claims.iter().map(|claim| async move {
             let result = self
                 .client
@@ -161,85 +198,12 @@ impl DedupStore for DynamoDedupStore {
                 {
                     Ok(())
                 }
-                Err(e) => Err(StoreError(DisplayErrorContext(&e).to_string())),
+                Err(source) => Err(DedupStoreError::backend(DynamoDbError::Release {
+                    table: self.table.clone(),
+                    source,
+                })),
             }
         });
         join_all(deletes).await.into_iter().collect()
     }
-}
-
-/// The Kinesis stream, by name.
-#[derive(Clone, Debug)]
-pub struct KinesisPublisher {
-    client: aws_sdk_kinesis::Client,
-    stream_name: String,
-}
-
-impl KinesisPublisher {
-    pub fn new(client: aws_sdk_kinesis::Client, stream_name: impl Into<String>) -> Self {
-        Self {
-            client,
-            stream_name: stream_name.into(),
-        }
-    }
-}
-
-impl EventPublisher for KinesisPublisher {
-    async fn put_records(
-        &self,
-        records: &[OutgoingRecord<'_>],
-    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
-        let entries = records
-            .iter()
-            .map(|r| {
-                aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
-                    .data(aws_sdk_kinesis::primitives::Blob::new(r.data))
-                    .partition_key(r.partition_key)
-                    .build()
-                    .map_err(|e| PublishError(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let output = self
-            .client
-            .put_records()
-            .stream_name(&self.stream_name)
-            .set_records(Some(entries))
-            .send()
-            .await
-            .map_err(|e| {
-                PublishError(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string())
-            })?;
-        Ok(output
-            .records()
-            .iter()
-            .map(|entry| match entry.error_code() {
-                None => Ok(()),
-                Some(code) => Err(EntryError(format!(
-                    "{code}: {}",
-                    entry.error_message().unwrap_or("")
-                ))),
-            })
-            .collect())
-    }
-}
-
-/// Reads the Twilio secret document (see [`crate::config::secrets_from_document`]).
-pub async fn fetch_secret(
-    client: &aws_sdk_secretsmanager::Client,
-    secret_id: &str,
-) -> Result<String, String> {
-    let output = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot read secret {secret_id}: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-            )
-        })?;
-    output.secret_string().map(str::to_owned).ok_or_else(|| {
-        format!("secret {secret_id} has no string value: store the JSON document as a string")
-    })
 }

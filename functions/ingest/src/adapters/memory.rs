@@ -1,43 +1,17 @@
 //! In-memory stores with the same semantics as the real ones: for unit tests of the core and
-//! for benchmarks without network. Faults can be injected.
+//! for benchmarks without network. Faults can be injected. Behind the `testing` feature:
+//! production code never builds them.
 
 use crate::ports::{
-    Claim, ClaimOutcome, DedupStore, EntryError, EventPublisher, OutgoingRecord, PublishError,
-    StoreError,
+    DedupClaim, DedupOutcome, DedupStore, DedupStoreError, EntryError, EventPublisher,
+    OutgoingRecord, RecordState, StreamPublishError, claim_decision,
 };
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecordState {
-    InProgress {
-        token: String,
-        lease_until_ms: i64,
-        expires_at_s: i64,
-    },
-    Completed {
-        expires_at_s: i64,
-    },
-}
-
-/// The claim rules the DynamoDB adapter expresses as a condition, in plain code.
-pub fn claim_decision(existing: Option<&RecordState>, claim: &Claim) -> ClaimOutcome {
-    let now_s = claim.now_ms.div_euclid(1000);
-    match existing {
-        None => ClaimOutcome::Claimed,
-        Some(RecordState::Completed { expires_at_s }) if *expires_at_s <= now_s => {
-            ClaimOutcome::Claimed
-        }
-        Some(RecordState::Completed { .. }) => ClaimOutcome::Duplicate,
-        Some(RecordState::InProgress {
-            lease_until_ms,
-            expires_at_s,
-            ..
-        }) if *lease_until_ms <= claim.now_ms || *expires_at_s <= now_s => ClaimOutcome::Claimed,
-        Some(RecordState::InProgress { .. }) => ClaimOutcome::InProgress,
-    }
-}
+/// A test that panicked while holding a fake's lock.
+const POISONED: &str = "the fake's lock is poisoned";
 
 #[derive(Debug, Default)]
 pub struct MemoryDedupStore {
@@ -54,26 +28,30 @@ impl MemoryDedupStore {
 }
 
 impl DedupStore for MemoryDedupStore {
-    async fn claim(&self, claims: &[Claim]) -> Vec<ClaimOutcome> {
+    async fn claim(&self, claims: &[DedupClaim]) -> Vec<DedupOutcome> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.fail_next_claims.load(Ordering::SeqCst) > 0 {
             self.fail_next_claims.fetch_sub(1, Ordering::SeqCst);
             return claims
                 .iter()
-                .map(|_| ClaimOutcome::Failed("throttled".into()))
+                .map(|_| {
+                    DedupOutcome::Failed(DedupStoreError::backend(
+                        "ProvisionedThroughputExceededException (injected)",
+                    ))
+                })
                 .collect();
         }
         let Ok(mut records) = self.records.lock() else {
             return claims
                 .iter()
-                .map(|_| ClaimOutcome::Failed("poisoned".into()))
+                .map(|_| DedupOutcome::Failed(DedupStoreError::backend(POISONED)))
                 .collect();
         };
         claims
             .iter()
             .map(|claim| {
                 let outcome = claim_decision(records.get(&claim.key), claim);
-                if outcome == ClaimOutcome::Claimed {
+                if matches!(outcome, DedupOutcome::Claimed) {
                     records.insert(
                         claim.key.clone(),
                         RecordState::InProgress {
@@ -88,12 +66,12 @@ impl DedupStore for MemoryDedupStore {
             .collect()
     }
 
-    async fn complete(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn complete(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let mut records = self
             .records
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
+            .map_err(|_| DedupStoreError::backend(POISONED))?;
         for claim in claims {
             records.insert(
                 claim.key.clone(),
@@ -105,12 +83,12 @@ impl DedupStore for MemoryDedupStore {
         Ok(())
     }
 
-    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn release(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let mut records = self
             .records
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
+            .map_err(|_| DedupStoreError::backend(POISONED))?;
         for claim in claims {
             if matches!(records.get(&claim.key), Some(RecordState::InProgress { token, .. }) if *token == claim.token)
             {
@@ -142,25 +120,27 @@ impl EventPublisher for MemoryPublisher {
     async fn put_records(
         &self,
         records: &[OutgoingRecord<'_>],
-    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
+    ) -> Result<Vec<Result<(), EntryError>>, StreamPublishError> {
         self.puts.fetch_add(1, Ordering::SeqCst);
         if self.fail_next_puts.load(Ordering::SeqCst) > 0 {
             self.fail_next_puts.fetch_sub(1, Ordering::SeqCst);
-            return Err(PublishError(
-                "ProvisionedThroughputExceededException".into(),
+            return Err(StreamPublishError::new(
+                "ProvisionedThroughputExceededException (injected)",
             ));
         }
         let every = self.fail_every.load(Ordering::SeqCst);
         let mut stored = self
             .records
             .lock()
-            .map_err(|_| PublishError("poisoned".into()))?;
+            .map_err(|_| StreamPublishError::new(POISONED))?;
         Ok(records
             .iter()
             .map(|r| {
                 let n = self.entries_seen.fetch_add(1, Ordering::SeqCst) + 1;
                 if every > 0 && n % every == 0 {
-                    Err(EntryError("ProvisionedThroughputExceededException".into()))
+                    Err(EntryError::Throttled {
+                        message: "injected".into(),
+                    })
                 } else {
                     stored.push((r.partition_key.to_owned(), r.data.to_vec()));
                     Ok(())

@@ -6,10 +6,9 @@
 //! dedup records, and everywhere already. One writer thread commits whatever requests are
 //! waiting in one transaction (group commit), so each fsync serves many deliveries.
 
-use crate::memory::{RecordState, claim_decision};
 use crate::ports::{
-    Claim, ClaimOutcome, DedupStore, EntryError, EventPublisher, OutgoingRecord, PublishError,
-    StoreError,
+    DedupClaim, DedupOutcome, DedupStore, DedupStoreError, EntryError, EventPublisher,
+    OutgoingRecord, RecordState, StreamPublishError, claim_decision,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -21,25 +20,38 @@ use twilio_events::stream::StreamRecord;
 /// How many waiting requests one transaction takes at most.
 const MAX_GROUP: usize = 512;
 
+/// What went wrong with the embedded store.
 #[derive(Debug, thiserror::Error)]
-pub enum LocalStoreError {
+pub enum SqliteError {
+    #[error("cannot create the data directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the store at {path}: {source}")]
     Open {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("cannot start the store's writer thread: {0}")]
+    StartWriter(#[source] std::io::Error),
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error("the store's reader is unusable after a panic while reading: restart")]
+    ReaderPoisoned,
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The transaction a request was part of could not commit: nothing of it was written.
+    #[error("the store could not commit: {0}")]
+    Commit(#[source] Arc<rusqlite::Error>),
 }
 
-type Reply<T> = oneshot::Sender<Result<T, String>>;
+type Reply<T> = oneshot::Sender<Result<T, SqliteError>>;
 
 enum Job {
-    Claim(Vec<Claim>, Reply<Vec<ClaimOutcome>>),
-    Complete(Vec<Claim>, Reply<()>),
-    Release(Vec<Claim>, Reply<()>),
+    Claim(Vec<DedupClaim>, Reply<Vec<DedupOutcome>>),
+    Complete(Vec<DedupClaim>, Reply<()>),
+    Release(Vec<DedupClaim>, Reply<()>),
     Append(Vec<(String, Vec<u8>)>, Reply<()>),
     Checkpoint(String, i64, Reply<()>),
 }
@@ -49,8 +61,8 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("twilio-events.db")
 }
 
-fn open(path: &Path) -> Result<Connection, LocalStoreError> {
-    let open_error = |source| LocalStoreError::Open {
+fn open(path: &Path) -> Result<Connection, SqliteError> {
+    let open_error = |source| SqliteError::Open {
         path: path.to_owned(),
         source,
     };
@@ -84,27 +96,27 @@ fn open(path: &Path) -> Result<Connection, LocalStoreError> {
 
 /// The store: dedup records, the stream, checkpoints. Cheap to clone.
 #[derive(Clone)]
-pub struct LocalStore {
+pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     path: PathBuf,
     appended: Arc<Notify>,
     reader: Arc<Mutex<Connection>>,
 }
 
-impl std::fmt::Debug for LocalStore {
+impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalStore")
+        f.debug_struct("SqliteStore")
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
 }
 
-impl LocalStore {
+impl SqliteStore {
     /// Opens (or creates) the store in `data_dir` and starts its writer thread.
-    pub fn open(data_dir: &Path) -> Result<Self, LocalStoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| LocalStoreError::Open {
+    pub fn open(data_dir: &Path) -> Result<Self, SqliteError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| SqliteError::CreateDir {
             path: data_dir.to_owned(),
-            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            source,
         })?;
         let path = database_path(data_dir);
         let writer = open(&path)?;
@@ -115,10 +127,7 @@ impl LocalStore {
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || write_loop(writer, queue, notify))
-            .map_err(|e| LocalStoreError::Open {
-                path: path.clone(),
-                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-            })?;
+            .map_err(SqliteError::StartWriter)?;
         Ok(Self {
             jobs,
             path,
@@ -131,14 +140,12 @@ impl LocalStore {
         &self.path
     }
 
-    async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, String> {
+    async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, SqliteError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(job(reply))
-            .map_err(|_| LocalStoreError::WriterGone.to_string())?;
-        answer
-            .await
-            .map_err(|_| LocalStoreError::WriterGone.to_string())?
+            .map_err(|_| SqliteError::WriterGone)?;
+        answer.await.map_err(|_| SqliteError::WriterGone)?
     }
 
     /// Resolves when records were appended since the last call (or at once if some were).
@@ -147,15 +154,11 @@ impl LocalStore {
     }
 
     /// Up to `limit` records after sequence number `after`, in order.
-    pub fn read_after(
-        &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<StreamRecord>, LocalStoreError> {
+    pub fn read_after(&self, after: i64, limit: usize) -> Result<Vec<StreamRecord>, SqliteError> {
         let conn = self
             .reader
             .lock()
-            .map_err(|_| LocalStoreError::WriterGone)?;
+            .map_err(|_| SqliteError::ReaderPoisoned)?;
         let mut statement = conn.prepare_cached("SELECT seq, partition_key, data, arrived_at_ms FROM stream WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
         let rows = statement.query_map(params![after, limit as i64], |row| {
             let arrived_ms: i64 = row.get(3)?;
@@ -173,11 +176,11 @@ impl LocalStore {
     }
 
     /// A consumer's checkpoint: the last sequence number it finished (0 for none).
-    pub fn checkpoint(&self, consumer: &str) -> Result<i64, LocalStoreError> {
+    pub fn checkpoint(&self, consumer: &str) -> Result<i64, SqliteError> {
         let conn = self
             .reader
             .lock()
-            .map_err(|_| LocalStoreError::WriterGone)?;
+            .map_err(|_| SqliteError::ReaderPoisoned)?;
         Ok(conn
             .query_row(
                 "SELECT seq FROM checkpoints WHERE consumer = ?1",
@@ -188,7 +191,7 @@ impl LocalStore {
             .unwrap_or(0))
     }
 
-    pub async fn save_checkpoint(&self, consumer: &str, seq: i64) -> Result<(), String> {
+    pub async fn save_checkpoint(&self, consumer: &str, seq: i64) -> Result<(), SqliteError> {
         let consumer = consumer.to_owned();
         self.submit(|reply| Job::Checkpoint(consumer, seq, reply))
             .await
@@ -205,7 +208,7 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>, appended: Arc<No
             }
         }
         let mut any_append = false;
-        let result = (|| -> Result<Vec<Result<JobOutput, String>>, rusqlite::Error> {
+        let result = (|| -> Result<Vec<Result<JobOutput, SqliteError>>, rusqlite::Error> {
             let mut tx =
                 conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut outputs = Vec::with_capacity(group.len());
@@ -218,7 +221,7 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>, appended: Arc<No
                         savepoint.commit()?;
                         outputs.push(Ok(output));
                     }
-                    Err(error) => outputs.push(Err(error.to_string())),
+                    Err(error) => outputs.push(Err(SqliteError::Sqlite(error))),
                 }
             }
             tx.commit()?;
@@ -235,8 +238,9 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>, appended: Arc<No
                 }
             }
             Err(error) => {
+                let error = Arc::new(error);
                 for job in group {
-                    reply(job, Err(format!("commit failed: {error}")));
+                    reply(job, Err(SqliteError::Commit(Arc::clone(&error))));
                 }
             }
         }
@@ -244,7 +248,7 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>, appended: Arc<No
 }
 
 enum JobOutput {
-    Claims(Vec<ClaimOutcome>),
+    Claims(Vec<DedupOutcome>),
     Done,
 }
 
@@ -273,7 +277,7 @@ fn apply(tx: &Connection, job: &Job) -> Result<JobOutput, rusqlite::Error> {
                     )
                     .optional()?;
                 let outcome = claim_decision(existing.as_ref(), claim);
-                if outcome == ClaimOutcome::Claimed {
+                if matches!(outcome, DedupOutcome::Claimed) {
                     tx.execute(
                         "INSERT OR REPLACE INTO dedup (key, status, token, lease_until_ms, expires_at_s) VALUES (?1, 'INPROGRESS', ?2, ?3, ?4)",
                         params![claim.key, claim.token, claim.lease_until_ms, claim.expires_at_s],
@@ -322,7 +326,7 @@ fn apply(tx: &Connection, job: &Job) -> Result<JobOutput, rusqlite::Error> {
     }
 }
 
-fn reply(job: Job, output: Result<JobOutput, String>) {
+fn reply(job: Job, output: Result<JobOutput, SqliteError>) {
     // A caller that stopped waiting (its request timed out) is not an error here.
     match job {
         Job::Claim(_, tx) => {
@@ -340,38 +344,41 @@ fn reply(job: Job, output: Result<JobOutput, String>) {
     }
 }
 
-impl DedupStore for LocalStore {
-    async fn claim(&self, claims: &[Claim]) -> Vec<ClaimOutcome> {
+impl DedupStore for SqliteStore {
+    async fn claim(&self, claims: &[DedupClaim]) -> Vec<DedupOutcome> {
         let claims_owned = claims.to_vec();
         match self.submit(|reply| Job::Claim(claims_owned, reply)).await {
             Ok(outcomes) => outcomes,
-            Err(error) => claims
-                .iter()
-                .map(|_| ClaimOutcome::Failed(error.clone()))
-                .collect(),
+            Err(error) => {
+                let error = DedupStoreError::backend(error);
+                claims
+                    .iter()
+                    .map(|_| DedupOutcome::Failed(error.clone()))
+                    .collect()
+            }
         }
     }
 
-    async fn complete(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn complete(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         let claims = claims.to_vec();
         self.submit(|reply| Job::Complete(claims, reply))
             .await
-            .map_err(StoreError)
+            .map_err(DedupStoreError::backend)
     }
 
-    async fn release(&self, claims: &[Claim]) -> Result<(), StoreError> {
+    async fn release(&self, claims: &[DedupClaim]) -> Result<(), DedupStoreError> {
         let claims = claims.to_vec();
         self.submit(|reply| Job::Release(claims, reply))
             .await
-            .map_err(StoreError)
+            .map_err(DedupStoreError::backend)
     }
 }
 
-impl EventPublisher for LocalStore {
+impl EventPublisher for SqliteStore {
     async fn put_records(
         &self,
         records: &[OutgoingRecord<'_>],
-    ) -> Result<Vec<Result<(), EntryError>>, PublishError> {
+    ) -> Result<Vec<Result<(), EntryError>>, StreamPublishError> {
         let owned: Vec<(String, Vec<u8>)> = records
             .iter()
             .map(|r| (r.partition_key.to_owned(), r.data.to_vec()))
@@ -379,7 +386,7 @@ impl EventPublisher for LocalStore {
         let n = owned.len();
         self.submit(|reply| Job::Append(owned, reply))
             .await
-            .map_err(PublishError)?;
+            .map_err(StreamPublishError::new)?;
         Ok(vec![Ok(()); n])
     }
 }
@@ -388,8 +395,8 @@ impl EventPublisher for LocalStore {
 mod tests {
     use super::*;
 
-    fn claim(key: &str, now_ms: i64) -> Claim {
-        Claim {
+    fn claim(key: &str, now_ms: i64) -> DedupClaim {
+        DedupClaim {
             key: key.into(),
             token: format!("t-{now_ms}"),
             lease_until_ms: now_ms + 5_000,
@@ -405,10 +412,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         {
             // GIVEN an event claimed, published and completed
-            let store = LocalStore::open(&dir).unwrap();
+            let store = SqliteStore::open(&dir).unwrap();
             assert_eq!(
                 store.claim(&[claim("a", 1_000)]).await,
-                vec![ClaimOutcome::Claimed]
+                vec![DedupOutcome::Claimed]
             );
             let record = OutgoingRecord {
                 partition_key: "SM1",
@@ -418,24 +425,24 @@ mod tests {
             store.complete(&[claim("a", 1_000)]).await.unwrap();
             assert_eq!(
                 store.claim(&[claim("b", 1_000)]).await,
-                vec![ClaimOutcome::Claimed]
+                vec![DedupOutcome::Claimed]
             );
             store.save_checkpoint("crm-sync", 1).await.unwrap();
         }
         // WHEN the store is opened again
-        let store = LocalStore::open(&dir).unwrap();
+        let store = SqliteStore::open(&dir).unwrap();
         // THEN the completed event is a duplicate, the live claim in progress, the stream intact
         assert_eq!(
             store.claim(&[claim("a", 2_000)]).await,
-            vec![ClaimOutcome::Duplicate]
+            vec![DedupOutcome::Duplicate]
         );
         assert_eq!(
             store.claim(&[claim("b", 2_000)]).await,
-            vec![ClaimOutcome::InProgress]
+            vec![DedupOutcome::InProgress]
         );
         assert_eq!(
             store.claim(&[claim("b", 7_000)]).await,
-            vec![ClaimOutcome::Claimed],
+            vec![DedupOutcome::Claimed],
             "its lease ran out"
         );
         let records = store.read_after(0, 10).unwrap();
@@ -456,7 +463,7 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("local-store-{}-{}", std::process::id(), line!()));
         let _ = std::fs::remove_dir_all(&dir);
-        let store = LocalStore::open(&dir).unwrap();
+        let store = SqliteStore::open(&dir).unwrap();
         let mine = claim("k", 1_000);
         store.claim(std::slice::from_ref(&mine)).await;
         let mut other = mine.clone();
@@ -464,12 +471,12 @@ mod tests {
         store.release(&[other]).await.unwrap();
         assert_eq!(
             store.claim(&[claim("k", 1_500)]).await,
-            vec![ClaimOutcome::InProgress]
+            vec![DedupOutcome::InProgress]
         );
         store.release(&[mine]).await.unwrap();
         assert_eq!(
             store.claim(&[claim("k", 1_500)]).await,
-            vec![ClaimOutcome::Claimed]
+            vec![DedupOutcome::Claimed]
         );
     }
 }

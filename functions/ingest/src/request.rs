@@ -1,7 +1,7 @@
 //! From an HTTP request (API Gateway's, or `serve`'s) to the core and back.
 
-use crate::ports::{DedupStore, EventPublisher};
-use crate::service::{Clock, Ingest, IngestRequest, Route};
+use crate::ports::{Clock, DedupStore, EventPublisher};
+use crate::service::{Ingest, IngestRequest, Route};
 use http::{HeaderMap, Method, Response, StatusCode, header};
 use std::time::Instant;
 use twilio_events::metrics::MetricsSink;

@@ -1,0 +1,160 @@
+//! Wiring: the core on its adapters, built once at start. [`aws`] for the Lambda (from its
+//! [`Config`]); [`local`], behind the `local` feature, on the embedded SQLite store for
+//! `twilio-events serve`.
+
+use crate::adapters::dynamodb::DynamoDedupStore;
+use crate::adapters::kinesis::KinesisPublisher;
+use crate::config::{Config, SecretDocumentError, TwilioSecretSource, secrets_from_document};
+use crate::service::Ingest;
+use twilio_events::metrics::StdoutSink;
+use twilio_events::quarantine::SqsQuarantine;
+use twilio_events::secrets_manager::{SecretReadError, read_secret_string};
+use twilio_events::signature::{SecretSet, Verifier};
+
+/// The core as the Lambda runs it.
+pub type AwsIngest = Ingest<DynamoDedupStore, KinesisPublisher, SqsQuarantine, StdoutSink>;
+
+/// Why ingest could not start. Each message names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    SecretUnreadable(Box<SecretReadError>),
+    #[error(
+        "the Twilio secret {arn}: {source}; put the document docs/deploy.md §4 shows in it, \
+         then start fresh execution environments"
+    )]
+    SecretDocument {
+        arn: String,
+        #[source]
+        source: SecretDocumentError,
+    },
+    #[cfg(feature = "local")]
+    #[error(transparent)]
+    Store(#[from] crate::adapters::sqlite::SqliteError),
+}
+
+/// The core on DynamoDB, Kinesis and SQS, with the Twilio secrets read (from Secrets Manager
+/// when the configuration names a secret). The clients are built once, here.
+pub async fn aws(config: &Config, sdk: &aws_config::SdkConfig) -> Result<AwsIngest, StartupError> {
+    let secrets = twilio_secrets(&config.twilio_secret, sdk).await?;
+    Ok(Ingest::new(
+        config.settings.clone(),
+        Verifier::new(secrets),
+        DynamoDedupStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.dedup_table),
+        KinesisPublisher::new(aws_sdk_kinesis::Client::new(sdk), &config.stream_name),
+        SqsQuarantine::new(aws_sdk_sqs::Client::new(sdk), &config.quarantine_queue_url),
+        StdoutSink,
+    ))
+}
+
+async fn twilio_secrets(
+    source: &TwilioSecretSource,
+    sdk: &aws_config::SdkConfig,
+) -> Result<SecretSet, StartupError> {
+    match source {
+        TwilioSecretSource::Inline(secrets) => Ok(secrets.clone()),
+        TwilioSecretSource::Arn(arn) => {
+            let client = aws_sdk_secretsmanager::Client::new(sdk);
+            let document = read_secret_string(&client, arn)
+                .await
+                .map_err(|e| StartupError::SecretUnreadable(Box::new(e)))?;
+            secrets_from_document(&document).map_err(|source| StartupError::SecretDocument {
+                arn: arn.clone(),
+                source,
+            })
+        }
+    }
+}
+
+#[cfg(feature = "local")]
+pub use embedded::{LocalIngest, local};
+
+#[cfg(feature = "local")]
+mod embedded {
+    use super::StartupError;
+    use crate::adapters::sqlite::SqliteStore;
+    use crate::config::IngestSettings;
+    use crate::service::Ingest;
+    use std::path::Path;
+    use twilio_events::metrics::MetricsSink;
+    use twilio_events::quarantine::Quarantine;
+    use twilio_events::signature::Verifier;
+
+    /// The core on the embedded store: dedup records and the stream in one SQLite database.
+    pub type LocalIngest<Q, M> = Ingest<SqliteStore, SqliteStore, Q, M>;
+
+    /// The core on the embedded store in `data_dir` (opened, or created), for `twilio-events
+    /// serve`. The store comes back too: the stream consumers read what the core writes.
+    pub fn local<Q: Quarantine, M: MetricsSink>(
+        settings: IngestSettings,
+        verifier: Verifier,
+        data_dir: &Path,
+        quarantine: Q,
+        metrics: M,
+    ) -> Result<(LocalIngest<Q, M>, SqliteStore), StartupError> {
+        let store = SqliteStore::open(data_dir)?;
+        let ingest = Ingest::new(
+            settings,
+            verifier,
+            store.clone(),
+            store.clone(),
+            quarantine,
+            metrics,
+        );
+        Ok((ingest, store))
+    }
+}
+
+#[cfg(all(test, feature = "local"))]
+mod tests {
+    use super::*;
+    use crate::config::IngestSettings;
+    use crate::service::{IngestRequest, Route};
+    use std::time::{Duration, Instant};
+    use twilio_events::metrics::NoMetrics;
+    use twilio_events::quarantine::MemoryQuarantine;
+    use twilio_events::signature::{BodyEncoding, SigningKey, sign};
+
+    #[tokio::test]
+    async fn the_local_core_writes_to_the_store_it_hands_back() {
+        // GIVEN the core wired on an embedded store
+        let dir = std::env::temp_dir().join(format!("ingest-startup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let base = "http://127.0.0.1:3000";
+        let (ingest, store) = local(
+            IngestSettings::for_base_url(base),
+            Verifier::new(SecretSet::new().with_auth_token("tok")),
+            &dir,
+            MemoryQuarantine::default(),
+            NoMetrics,
+        )
+        .unwrap();
+        // WHEN a signed delivery comes in
+        let body = br#"[{"specversion":"1.0","type":"com.twilio.messaging.message.sent","source":"/2010-04-01/Accounts/AC1/Messages/SM1.json","id":"EZ1","time":"2026-11-20T10:00:00.000Z","data":{"messageSid":"SM1","accountSid":"AC1","messageStatus":"SENT"}}]"#;
+        let signed = sign(
+            &SigningKey::AuthToken("tok".into()),
+            &format!("{base}/twilio/events"),
+            body,
+            BodyEncoding::Json,
+        );
+        let response = ingest
+            .handle(IngestRequest {
+                route: Route::Events,
+                raw_query: signed.url.split_once('?').map(|(_, q)| q),
+                content_type: Some("application/json"),
+                signature: Some(&signed.signature),
+                signature_settings: None,
+                body,
+                request_id: "startup",
+                deadline: Instant::now() + Duration::from_secs(3),
+                public_base_url: None,
+            })
+            .await;
+        // THEN it is answered 200 and the returned store holds the event
+        assert_eq!(response.status, 200, "{}", response.body);
+        let records = store.read_after(0, 10).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].partition_key, "SM1");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
