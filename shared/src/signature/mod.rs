@@ -14,9 +14,11 @@
 //!
 //! Comparisons are constant-time; errors say which check failed and never carry a secret.
 
+mod document;
 mod secrets;
 mod url;
 
+pub use document::{SecretDocumentError, secrets_from_document};
 pub use secrets::{MatchedKey, Secret, SecretSet, SecretSpecError, SigningKey};
 
 use base64::Engine as _;
