@@ -22,6 +22,9 @@ pub enum ParseErrorKind {
     WrongType { expected: &'static str },
     #[error("form body: {0}")]
     Form(String),
+    /// A parameter that must be given once was given more than once.
+    #[error("given more than once")]
+    Repeated,
 }
 
 /// A parse error, located: `index` is the event's position in the delivery (None for errors of

@@ -8,6 +8,7 @@
 
 mod detail;
 mod error;
+pub mod form;
 
 pub use detail::{
     CallStatusEvent, Detail, ErrorLogEvent, Kind, MessageStatusEvent, RateLimitEvent, Redacted,
