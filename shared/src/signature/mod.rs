@@ -6,20 +6,24 @@
 //!   sink URL and signs the full URL alone. Both the URL signature and the body hash must match.
 //!   A JSON body whose URL has no `bodySHA256` is not covered by any signature: rejected.
 //! - Form bodies (classic callbacks, Usage Triggers): the URL followed by every parameter as
-//!   `name + value`, sorted by name.
+//!   `name + value`, sorted by name. Nothing separates them, so the signature does not fix
+//!   where a parameter ends: form routes check each value (`crate::event::form`).
+//! - Which of the two a request is comes from the receiver's route, never from the request.
 //! - HMAC-SHA1 keyed with an Auth Token, or HMAC-SHA256 keyed with the shared key named by
 //!   `X-Twilio-Webhooks-Signature-Settings: key=<id>,algorithm=HMAC_SHA256`.
 //! - Twilio is inconsistent about spelling out the default port, so the URL is tried both with
 //!   and without it, as every official helper library does.
 //!
 //! Comparisons are constant-time; errors say which check failed and never carry a secret.
+//! A verified request says which secret matched, and so which accounts it may carry events of
+//! ([`AccountScope`]).
 
 mod document;
 mod secrets;
 mod url;
 
 pub use document::{SecretDocumentError, secrets_from_document};
-pub use secrets::{MatchedKey, Secret, SecretSet, SecretSpecError, SigningKey};
+pub use secrets::{AccountScope, MatchedKey, Secret, SecretSet, SecretSpecError, SigningKey};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -68,13 +72,37 @@ pub enum BodyEncoding {
 }
 
 impl BodyEncoding {
-    /// Form only when the content type says so; anything else is hashed as a raw body.
+    /// Form only when the content type says so; anything else is hashed as a raw body. For
+    /// tools that look at a request out of context (`twilio-events verify`); a receiver takes
+    /// the encoding from its route and checks the content type with [`Self::admits`].
     pub fn from_content_type(content_type: &str) -> Self {
         let essence = content_type.split(';').next().unwrap_or("").trim();
         if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
             Self::Form
         } else {
             Self::Json
+        }
+    }
+
+    /// Whether a request whose `Content-Type` is `content_type` can be of this encoding:
+    /// `application/json` (or a `+json` type) for JSON, `application/x-www-form-urlencoded`
+    /// for forms, parameters such as `charset` ignored. No content type at all agrees with
+    /// either, the encoding being the route's.
+    pub fn admits(self, content_type: Option<&str>) -> bool {
+        let Some(content_type) = content_type else {
+            return true;
+        };
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        match self {
+            Self::Json => {
+                essence.eq_ignore_ascii_case("application/json")
+                    || essence.split_once('/').is_some_and(|(kind, sub)| {
+                        kind.eq_ignore_ascii_case("application")
+                            && sub.len() > 5
+                            && sub[sub.len() - 5..].eq_ignore_ascii_case("+json")
+                    })
+            }
+            Self::Form => essence.eq_ignore_ascii_case("application/x-www-form-urlencoded"),
         }
     }
 
@@ -268,6 +296,11 @@ impl Verifier {
         &self.secrets
     }
 
+    /// Which accounts the secret that verified a request may sign for.
+    pub fn scope(&self, key: &MatchedKey) -> AccountScope<'_> {
+        self.secrets.scope(key)
+    }
+
     pub fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
         let signature = request
             .signature
@@ -276,13 +309,18 @@ impl Verifier {
             .ok_or(VerifyError::MissingSignature)?;
         let settings = parse_settings(request.signature_settings)?;
 
-        let body_hash = url::query_param(request.url, BODY_HASH_PARAM);
-        // A bodySHA256 in the URL means the body is raw and covered by its hash, whatever the
-        // content type claims; without one, only form parameters can be covered.
-        let form = match (body_hash.is_some(), request.encoding) {
-            (true, _) => None,
-            (false, BodyEncoding::Json) => return Err(VerifyError::MissingBodyHash),
-            (false, BodyEncoding::Form) => Some(sorted_form_params(request.body)),
+        // The encoding decides what covers the body, and nothing in the request may change it
+        // (a receiver takes it from the route, never from Content-Type): a JSON body is covered
+        // by the URL's bodySHA256 and nothing else; a form body by its parameters appended to
+        // the URL, never by a bodySHA256 (Twilio adds one to raw-body deliveries only). Were
+        // the request to choose, a captured JSON delivery's signature could be replayed as a
+        // form whose one parameter name spells the signed query string.
+        let (form, body_hash) = match request.encoding {
+            BodyEncoding::Json => match url::query_param(request.url, BODY_HASH_PARAM) {
+                Some(hash) => (None, Some(hash)),
+                None => return Err(VerifyError::MissingBodyHash),
+            },
+            BodyEncoding::Form => (Some(sorted_form_params(request.body)), None),
         };
         let form = form.as_deref();
 
@@ -666,5 +704,106 @@ mod tests {
             BodyEncoding::guess_from_url("https://e.com/?a=b"),
             BodyEncoding::Form
         );
+    }
+
+    #[test]
+    fn a_json_signature_replayed_as_a_form_spelling_the_query_is_refused() {
+        // GIVEN a captured Event Streams delivery: its signature covers
+        // "<url>?bodySHA256=<hash>" and nothing else
+        let url = "https://e.com/twilio/events";
+        let signed = sign(
+            &SigningKey::AuthToken(TOKEN.into()),
+            url,
+            b"[]",
+            BodyEncoding::Json,
+        );
+        let query = signed.url.split_once('?').unwrap().1;
+        // WHEN it is replayed without the query, with a form body whose one parameter name
+        // is "?bodySHA256=<hash>": URL + name + value is exactly the string Twilio signed
+        let body = format!(
+            "{}=",
+            form_urlencoded::byte_serialize(format!("?{query}").as_bytes()).collect::<String>()
+        );
+        let replay = |encoding| {
+            Verifier::new(SecretSet::new().with_auth_token(TOKEN)).verify(&SignedRequest {
+                url,
+                body: body.as_bytes(),
+                encoding,
+                signature: Some(&signed.signature),
+                signature_settings: None,
+            })
+        };
+        // THEN it verifies only when the request may choose the form encoding; a JSON route
+        // refuses it for want of a bodySHA256
+        assert!(replay(BodyEncoding::Form).is_ok(), "the attack is real");
+        assert_eq!(
+            replay(BodyEncoding::Json),
+            Err(VerifyError::MissingBodyHash)
+        );
+    }
+
+    #[test]
+    fn a_form_is_covered_by_its_parameters_never_by_a_body_hash() {
+        // A form posted to a URL carrying a bodySHA256 that matches the body: the signature over
+        // the URL alone does not cover the form's parameters.
+        let body = b"AccountSid=AC1";
+        let url = format!(
+            "https://e.com/hook?bodySHA256={}",
+            hex::encode(Sha256::digest(body))
+        );
+        let signature = compute_signature(Algorithm::HmacSha1, TOKEN.as_bytes(), &url, None);
+        let result =
+            Verifier::new(SecretSet::new().with_auth_token(TOKEN)).verify(&SignedRequest {
+                url: &url,
+                body,
+                encoding: BodyEncoding::Form,
+                signature: Some(&signature),
+                signature_settings: None,
+            });
+        assert_eq!(result, Err(VerifyError::SignatureMismatch));
+    }
+
+    #[test]
+    fn content_types_each_encoding_admits() {
+        let json = BodyEncoding::Json;
+        let form = BodyEncoding::Form;
+        assert!(json.admits(Some("application/json")));
+        assert!(json.admits(Some("Application/JSON; charset=utf-8")));
+        assert!(json.admits(Some("application/cloudevents-batch+json")));
+        assert!(json.admits(None));
+        assert!(!json.admits(Some("application/x-www-form-urlencoded")));
+        assert!(!json.admits(Some("text/plain")));
+        assert!(!json.admits(Some("+json")));
+        assert!(form.admits(Some("application/x-www-form-urlencoded; charset=utf-8")));
+        assert!(form.admits(None));
+        assert!(!form.admits(Some("application/json")));
+        assert!(!form.admits(Some("multipart/form-data")));
+    }
+
+    #[test]
+    fn the_matched_secret_says_which_accounts_it_may_sign_for() {
+        let a = "AC0000000000000000000000000000000a";
+        let verifier = Verifier::new(
+            SecretSet::new()
+                .with_auth_token("flat")
+                .with_account_auth_token(a, "tok-a"),
+        );
+        let signed = sign(
+            &SigningKey::AuthToken("tok-a".into()),
+            "https://e.com/x",
+            b"[]",
+            BodyEncoding::Json,
+        );
+        let verified = verifier
+            .verify(&SignedRequest {
+                url: &signed.url,
+                body: b"[]",
+                encoding: BodyEncoding::Json,
+                signature: Some(&signed.signature),
+                signature_settings: None,
+            })
+            .unwrap();
+        assert_eq!(verifier.scope(&verified.key).account(), Some(a));
+        assert_eq!(verifier.scope(&MatchedKey::AuthToken(0)), AccountScope::Any);
     }
 }
