@@ -287,6 +287,16 @@ impl<'a> CloudEvent<'a> {
             .or_else(|| self.source.as_deref().and_then(account_from_source))
     }
 
+    /// The account an event belongs to, for deciding whether a secret may sign for it: its
+    /// [`account`](Self::account), or, for the sink test event (which names no account), its
+    /// id, which Twilio sets to the account's SID (docs/twilio.md §1).
+    pub fn owner_account(&self) -> Option<&str> {
+        self.account().or_else(|| match &self.detail {
+            Detail::Test(_) if form::is_sid(&self.id, "AC") => Some(&self.id),
+            _ => None,
+        })
+    }
+
     /// The key that groups one resource's events (MessageSid, CallSid, …), used as the Kinesis
     /// partition key so that one resource's events share a shard and keep their order. Falls
     /// back to the SID at the end of `source`, then to the event id.

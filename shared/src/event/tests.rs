@@ -192,3 +192,23 @@ fn strict_mode_returns_the_first_error() {
         .unwrap_err();
     assert_eq!(err.index, Some(1));
 }
+
+#[test]
+fn the_sink_test_event_belongs_to_the_account_its_id_names() {
+    let test = |id: &str| {
+        format!(
+            r#"{{"id":"{id}","type":"com.twilio.eventstreams.test-event","source":"Sink","data":{{"test_id":"t-1"}}}}"#
+        )
+    };
+    let json = test("AC11111111111111111111111111111111");
+    let event = CloudEvent::parse(&json).unwrap();
+    assert_eq!(event.account(), None);
+    assert_eq!(
+        event.owner_account(),
+        Some("AC11111111111111111111111111111111")
+    );
+    let json = test("EZ1");
+    assert_eq!(CloudEvent::parse(&json).unwrap().owner_account(), None);
+    let sent = CloudEvent::parse(SENT).unwrap();
+    assert_eq!(sent.owner_account(), sent.account());
+}
