@@ -4,8 +4,9 @@
 //! - `DEDUP_TABLE`, `STREAM_NAME`, `QUARANTINE_QUEUE_URL`: the DynamoDB table, the Kinesis
 //!   stream and the SQS queue (required; the stack sets them);
 //! - `TWILIO_SECRET_ARN`: the Secrets Manager secret holding the Twilio secret document (see
-//!   [`secrets_from_document`]), read at start; or, for runs without it, `TWILIO_AUTH_TOKEN`:
-//!   the document itself (auth tokens, comma-separated);
+//!   [`secrets_from_document`]), read at start and again after a signature failure once the
+//!   copy in hand is `SECRET_REFRESH_SECONDS` old (default 60); or, for runs without it,
+//!   `TWILIO_AUTH_TOKEN`: the document itself (auth tokens, comma-separated), never re-read;
 //! - `PUBLIC_BASE_URL` and the core's optional settings: see `read_settings` below.
 
 use std::time::Duration;
@@ -31,7 +32,8 @@ pub struct Config {
 /// Where the secrets that verify Twilio's signatures come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TwilioSecretSource {
-    /// `TWILIO_SECRET_ARN`: a Secrets Manager secret, read once at start.
+    /// `TWILIO_SECRET_ARN`: a Secrets Manager secret, read at start and again after a
+    /// signature failure (at most once per `IngestSettings::secret_refresh`).
     Arn(String),
     /// `TWILIO_AUTH_TOKEN`: the secrets themselves, already read (their `Debug` hides them).
     Inline(SecretSet),
@@ -118,11 +120,16 @@ pub struct IngestSettings {
     /// execute-api endpoint, where that is exactly what Twilio calls; a custom domain with a
     /// base path needs the URL spelled out.
     pub base_url_from_request: bool,
+    /// How old the secrets in hand must be before a signature failure reads the secret again:
+    /// a rotated Auth Token is learnt within this, and a flood of forged requests costs at
+    /// most one read per this per instance.
+    pub secret_refresh: Duration,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(48 * 3600);
 pub const MIN_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_SECRET_REFRESH: Duration = Duration::from_secs(60);
 
 impl IngestSettings {
     /// Settings for a public base URL such as `https://abc.execute-api.us-east-1.amazonaws.com/prod`
@@ -139,6 +146,7 @@ impl IngestSettings {
             dedup_window: DEFAULT_DEDUP_WINDOW,
             answer_margin: Duration::from_millis(300),
             base_url_from_request: false,
+            secret_refresh: DEFAULT_SECRET_REFRESH,
         }
     }
 }
@@ -180,7 +188,8 @@ fn invalid(name: &'static str, problem: impl Into<String>) -> ConfigError {
 ///   `auto` to take it from API Gateway's request context (default execute-api endpoint);
 /// - `PUBLIC_EVENTS_URL`, `PUBLIC_USAGE_TRIGGERS_URL`: override one route's public URL;
 /// - `MAX_BODY_BYTES` (default 262144), `DEDUP_WINDOW_HOURS` (default 48, at least 24);
-/// - `SIGNATURE_FAILURE_STATUS`: 503 (default) or 403; `RETRY_AFTER_SECONDS` (default 60).
+/// - `SIGNATURE_FAILURE_STATUS`: 503 (default) or 403; `RETRY_AFTER_SECONDS` (default 60);
+/// - `SECRET_REFRESH_SECONDS` (default 60, 1 to 3600): see `IngestSettings::secret_refresh`.
 fn read_settings(var: &impl Fn(&str) -> Option<String>) -> Result<IngestSettings, ConfigError> {
     let base = var("PUBLIC_BASE_URL").filter(|v| !v.trim().is_empty());
     let mut settings = IngestSettings::for_base_url(base.as_deref().unwrap_or(""));
@@ -279,6 +288,22 @@ fn read_limits(
         })?,
         None => 60,
     };
+    if let Some(v) = var("SECRET_REFRESH_SECONDS") {
+        let secs: u64 = v
+            .parse()
+            .ok()
+            .filter(|s| (1..=3600).contains(s))
+            .ok_or_else(|| {
+                invalid(
+                    "SECRET_REFRESH_SECONDS",
+                    format!(
+                        "{v:?} must be a whole number of seconds from 1 to 3600 (default 60): \
+                         how old the secret must be before a signature failure reads it again"
+                    ),
+                )
+            })?;
+        settings.secret_refresh = Duration::from_secs(secs);
+    }
     settings.signature_failure = match var("SIGNATURE_FAILURE_STATUS").as_deref() {
         None | Some("503") => SignatureFailureAnswer::RetryLater { retry_after_secs },
         Some("403") => SignatureFailureAnswer::Forbidden,
@@ -320,6 +345,22 @@ mod tests {
             }
         );
         assert_eq!(s.dedup_window, DEFAULT_DEDUP_WINDOW);
+        assert_eq!(s.secret_refresh, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_secret_refresh_interval_is_read_and_bounded() {
+        let read = |v: &str| {
+            read_settings(&env(&[
+                ("PUBLIC_BASE_URL", "https://x"),
+                ("SECRET_REFRESH_SECONDS", v),
+            ]))
+        };
+        assert_eq!(read("5").unwrap().secret_refresh, Duration::from_secs(5));
+        for wrong in ["0", "3601", "soon", "-1"] {
+            let err = read(wrong).unwrap_err();
+            assert_eq!(err.variable(), "SECRET_REFRESH_SECONDS", "{wrong}");
+        }
     }
 
     #[test]

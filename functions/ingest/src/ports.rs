@@ -1,11 +1,16 @@
 //! What ingest needs from the outside world, one narrow trait per store, and the rules every
-//! implementation shares. The implementations are in [`crate::adapters`]: DynamoDB and Kinesis
-//! on AWS, SQLite under `twilio-events serve`, in-memory fakes for tests.
+//! implementation shares. The implementations are in [`crate::adapters`]: DynamoDB, Kinesis
+//! and Secrets Manager on AWS, SQLite and a secret file under `twilio-events serve`, in-memory
+//! fakes for tests.
 
+use futures_util::future::BoxFuture;
+use sha2::{Digest, Sha256};
 use std::error::Error;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use time::OffsetDateTime;
+use twilio_events::signature::{SecretDocumentError, SecretSet};
 
 /// What went wrong underneath a port (an SDK error, a database error), kept as the source.
 pub type Cause = Box<dyn Error + Send + Sync>;
@@ -201,6 +206,65 @@ impl Clock for SystemClock {
     }
 }
 
+/// Where the Twilio secret document is read from: at start, and again when a signature fails
+/// and the copy in hand may be older than a rotation (Secrets Manager on AWS, the
+/// `--secrets-file` under `serve`).
+///
+/// Unlike the other ports it returns a boxed future: it is called at most once a minute, and a
+/// trait object keeps it out of [`crate::Ingest`]'s type parameters.
+pub trait SecretSource: Send + Sync {
+    /// The secrets as the source holds them now.
+    fn read(&self) -> BoxFuture<'_, Result<SecretSet, SecretSourceError>>;
+}
+
+/// The secret could not be read again; the secrets in hand stay in use.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretSourceError {
+    /// Secrets Manager or the file could not be read: see the source.
+    #[error("could not read the Twilio secret: {0}")]
+    Unreadable(#[source] Cause),
+    /// It was read, but is not a secret document this version understands.
+    #[error("the Twilio secret cannot be used ({0}); fix it, the secrets in use stay")]
+    Document(#[source] SecretDocumentError),
+}
+
+/// Whether the secret read at `last_read` may be read again at `now`: only once `every` has
+/// passed, so that a burst of forged requests (each a signature failure) costs at most one
+/// read per `every` per instance, never one per request.
+pub fn secret_refresh_due(last_read: OffsetDateTime, now: OffsetDateTime, every: Duration) -> bool {
+    now - last_read >= every
+}
+
+/// The quarantine's stable id of an unreadable payload received on `route` (its path) under
+/// the secret of `account`: the hex SHA-256 over the fields, each length-prefixed so that no
+/// two splits collide: the account as one byte (0 absent, 1 present) then, when present, its
+/// length (8 bytes, big-endian) and bytes; then the route and the body the same way. The same
+/// recipe as the shared crate's `QuarantinedItem::stable_id`, so that the dedup claim and the
+/// quarantined item name the same thing. Ids are stored: never change this.
+pub fn quarantine_id(account: Option<&str>, route: &str, body: &[u8]) -> String {
+    fn field(hash: &mut Sha256, bytes: &[u8]) {
+        hash.update((bytes.len() as u64).to_be_bytes());
+        hash.update(bytes);
+    }
+    let mut hash = Sha256::new();
+    match account {
+        None => hash.update([0]),
+        Some(account) => {
+            hash.update([1]);
+            field(&mut hash, account.as_bytes());
+        }
+    }
+    field(&mut hash, route.as_bytes());
+    field(&mut hash, body);
+    hex::encode(hash.finalize())
+}
+
+/// The dedup key that claims one quarantined payload, beside the events' `<account>#<id>`
+/// keys: retries of the same unreadable delivery find it and keep one item.
+pub fn quarantine_claim_key(id: &str) -> String {
+    format!("quarantine#{id}")
+}
+
 impl<T: DedupStore> DedupStore for Arc<T> {
     fn claim(&self, claims: &[DedupClaim]) -> impl Future<Output = Vec<DedupOutcome>> + Send {
         (**self).claim(claims)
@@ -268,5 +332,42 @@ mod tests {
             "expired, whatever TTL did"
         );
         assert_eq!(claim_decision(None, &claim(0)), DedupOutcome::Claimed);
+    }
+
+    #[test]
+    fn the_secret_is_read_again_at_most_once_per_interval() {
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let minute = Duration::from_secs(60);
+        assert!(!secret_refresh_due(t0, t0, minute));
+        assert!(!secret_refresh_due(
+            t0,
+            t0 + Duration::from_secs(59),
+            minute
+        ));
+        assert!(secret_refresh_due(t0, t0 + minute, minute));
+        // A clock that went back is not a reason to read.
+        assert!(!secret_refresh_due(t0, t0 - minute, minute));
+    }
+
+    #[test]
+    fn quarantine_ids_are_stable_and_length_prefixed() {
+        let id = quarantine_id(Some("AC1"), "/twilio/events", b"{not json");
+        assert_eq!(
+            id,
+            quarantine_id(Some("AC1"), "/twilio/events", b"{not json")
+        );
+        assert_eq!(id.len(), 64);
+        // The shared crate's QuarantinedItem::stable_id gives this for the same fields.
+        assert_eq!(
+            quarantine_id(None, "/twilio/events", b"{not json"),
+            "9751a2f450b3072a922ed610fc83aa643e55f46d0f83e56bd0f39e792880b7b0"
+        );
+        assert_ne!(
+            quarantine_id(Some("AC1"), "/twilio/events", b"x"),
+            quarantine_id(Some("AC1/twilio/events"), "", b"x"),
+            "moving bytes between fields changes the id"
+        );
+        assert_ne!(id, quarantine_id(None, "/twilio/events", b"{not json"));
+        assert_eq!(quarantine_claim_key("ab"), "quarantine#ab");
     }
 }

@@ -4,11 +4,14 @@
 
 use crate::ports::{
     DedupClaim, DedupOutcome, DedupStore, DedupStoreError, EntryError, EventPublisher,
-    OutgoingRecord, RecordState, StreamPublishError, claim_decision,
+    OutgoingRecord, RecordState, SecretSource, SecretSourceError, StreamPublishError,
+    claim_decision,
 };
+use futures_util::future::BoxFuture;
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use twilio_events::signature::SecretSet;
 
 /// A test that panicked while holding a fake's lock.
 const POISONED: &str = "the fake's lock is poisoned";
@@ -147,5 +150,47 @@ impl EventPublisher for MemoryPublisher {
                 }
             })
             .collect())
+    }
+}
+
+/// A secret store in memory: what it holds can be replaced (a rotation), reads are counted, and
+/// `unreachable` makes them fail. Clones share it.
+#[derive(Clone, Debug, Default)]
+pub struct MemorySecretSource {
+    secrets: Arc<Mutex<SecretSet>>,
+    pub reads: Arc<AtomicUsize>,
+    pub unreachable: Arc<AtomicBool>,
+}
+
+impl MemorySecretSource {
+    pub fn new(secrets: SecretSet) -> Self {
+        Self {
+            secrets: Arc::new(Mutex::new(secrets)),
+            ..Self::default()
+        }
+    }
+
+    /// Replaces what the store holds, as `put-secret-value` does.
+    pub fn put(&self, secrets: SecretSet) {
+        if let Ok(mut held) = self.secrets.lock() {
+            *held = secrets;
+        }
+    }
+}
+
+impl SecretSource for MemorySecretSource {
+    fn read(&self) -> BoxFuture<'_, Result<SecretSet, SecretSourceError>> {
+        Box::pin(async move {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            if self.unreachable.load(Ordering::SeqCst) {
+                return Err(SecretSourceError::Unreadable(
+                    "the secret store is unreachable (injected)".into(),
+                ));
+            }
+            self.secrets
+                .lock()
+                .map(|s| s.clone())
+                .map_err(|_| SecretSourceError::Unreadable(POISONED.into()))
+        })
     }
 }
