@@ -5,25 +5,36 @@
 //! retry with backoff for up to 4 hours, any other 4xx = dropped for good. So our own trouble is
 //! always a 503, and a 4xx goes only to requests that can never succeed.
 //!
-//! Per delivery: verify → parse (what cannot be read goes to the quarantine) → claim every
-//! event id in the dedup store (one round trip) → publish the claimed events (one PutRecords,
-//! failed entries retried inside the time budget) → mark them completed (one round trip),
-//! releasing the claims of what could not be published. At most three sequential round trips
-//! whatever the batch size.
+//! Per delivery: check the content type against the route → verify (reading the secret again
+//! when it may have rotated) → parse (an unreadable Event Streams payload goes to the
+//! quarantine; an unreadable form callback is refused) → check that the secret may sign for
+//! every event's account → claim every event id, and every payload to quarantine, in the dedup
+//! store (one round trip) → publish the claimed events (one PutRecords, failed entries retried
+//! inside the time budget) while quarantining the claimed payloads → mark them completed (one
+//! round trip), releasing the claims of what could not be stored. At most three sequential
+//! round trips whatever the batch size. Nothing is stored for a request refused before the
+//! claim.
+
+mod secrets;
 
 use crate::config::{IngestSettings, SignatureFailureAnswer};
 use crate::ports::{
     Clock, DedupClaim, DedupOutcome, DedupStore, DedupStoreError, EventPublisher,
-    MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT, OutgoingRecord, SystemClock,
+    MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT, OutgoingRecord, SecretSource, SecretSourceError,
+    SystemClock, quarantine_claim_key, quarantine_id,
 };
+use secrets::{Refresh, SecretCache};
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use twilio_events::event::{CloudEvent, parse_delivery};
+use twilio_events::event::{CloudEvent, ParseError, parse_delivery};
 use twilio_events::metrics::{Metrics, MetricsSink, Unit};
 use twilio_events::quarantine::{Quarantine, QuarantinedItem};
-use twilio_events::signature::{BodyEncoding, SignedRequest, Verifier, VerifyError};
+use twilio_events::signature::{
+    AccountScope, BodyEncoding, SignedRequest, Verified, Verifier, VerifyError,
+};
 use twilio_events::usage_trigger::usage_trigger_event;
 
 /// The two webhook routes.
@@ -41,6 +52,16 @@ impl Route {
         match self {
             Self::Events => "/twilio/events",
             Self::UsageTriggers => "/twilio/usage-triggers",
+        }
+    }
+
+    /// How the route's bodies are encoded, and so what the signature covers. A property of the
+    /// route, never of the request: Event Streams deliveries are JSON covered by bodySHA256,
+    /// classic callbacks are forms (docs/twilio.md §2).
+    pub fn encoding(self) -> BodyEncoding {
+        match self {
+            Self::Events => BodyEncoding::Json,
+            Self::UsageTriggers => BodyEncoding::Form,
         }
     }
 
@@ -122,7 +143,7 @@ static COLD_START: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool
 /// The ingest function, generic over its stores.
 pub struct Ingest<D, P, Q, M, C = SystemClock> {
     settings: IngestSettings,
-    verifier: Verifier,
+    secrets: SecretCache,
     dedup: D,
     publisher: P,
     quarantine: Q,
@@ -134,6 +155,46 @@ pub struct Ingest<D, P, Q, M, C = SystemClock> {
 struct Accepted<'a> {
     event: CloudEvent<'a>,
     claim: DedupClaim,
+}
+
+/// A payload that could not be read, with the claim that keeps it in the quarantine once.
+struct Unreadable<'a> {
+    detail: String,
+    payload: &'a [u8],
+    claim: DedupClaim,
+}
+
+/// Why a request is refused before anything of it is stored. Each is counted (`Refused`, with
+/// the class as the `refusal` property).
+enum Refusal<'e> {
+    /// The Content-Type is not the route's encoding.
+    ContentType,
+    /// A form callback whose identifying fields do not hold.
+    InvalidCallback(&'e ParseError),
+    /// An event whose account the verifying secret may not sign for.
+    ForeignAccount {
+        index: usize,
+        account: Option<&'e str>,
+        signer: Option<&'e str>,
+    },
+}
+
+impl Refusal<'_> {
+    fn class(&self) -> &'static str {
+        match self {
+            Self::ContentType => "content-type",
+            Self::InvalidCallback(_) => "invalid-callback",
+            Self::ForeignAccount { .. } => "foreign-account",
+        }
+    }
+}
+
+/// The claims' times, the same for every claim of one request.
+#[derive(Clone, Copy)]
+struct ClaimTimes {
+    now_ms: i64,
+    lease_until_ms: i64,
+    expires_at_s: i64,
 }
 
 impl<D, P, Q, M> Ingest<D, P, Q, M>
@@ -180,9 +241,10 @@ where
         metrics: M,
         clock: C,
     ) -> Self {
+        let now = clock.now();
         Self {
             settings,
-            verifier,
+            secrets: SecretCache::new(verifier, now),
             dedup,
             publisher,
             quarantine,
@@ -193,6 +255,24 @@ where
 
     pub fn settings(&self) -> &IngestSettings {
         &self.settings
+    }
+
+    /// The secrets given at construction were read from `source`: read it again after a
+    /// signature failure, at most once per `IngestSettings::secret_refresh`, so that a rotated
+    /// Auth Token is learnt without a restart.
+    pub fn with_secret_source(mut self, source: impl SecretSource + 'static) -> Self {
+        let now = self.clock.now();
+        self.secrets.follow(Arc::new(source), now);
+        self
+    }
+
+    /// Reads the secret source again now, whatever the age of the secrets in hand (`serve`
+    /// calls it when its secrets file changes). On failure the secrets in hand stay.
+    pub async fn reload_secrets(&self) -> Result<(), SecretSourceError> {
+        match self.secrets.reload(self.clock.now()).await {
+            Refresh::Failed(error) => Err(error),
+            Refresh::NoSource | Refresh::NotDue | Refresh::Read => Ok(()),
+        }
     }
 
     /// Handles one request, publishing its metrics once at the end.
@@ -231,19 +311,28 @@ where
             metrics.count("BodyTooLarge", 1);
             return IngestResponse::error(413, "body larger than the configured MAX_BODY_BYTES");
         }
-        if let Err(reason) = self.verify(request) {
-            return self.refuse(request, &reason, metrics);
+        if !request.route.encoding().admits(request.content_type) {
+            return self.refuse(request, &Refusal::ContentType, metrics);
         }
+        let (verifier, verified) = match self.verify_with_refresh(request, metrics).await {
+            Ok(verified) => verified,
+            Err(reason) => return self.refuse_signature(request, &reason, metrics),
+        };
+        let scope = verifier.scope(&verified.key);
 
-        // Parse: what cannot be read is kept whole in the quarantine, then acknowledged, since
-        // a retry of the same bytes can never succeed.
+        // Parse. An Event Streams payload that cannot be read is kept whole in the quarantine,
+        // then acknowledged: its bytes are covered by bodySHA256, so they are what Twilio sent,
+        // and a retry of them can never succeed. A form callback that cannot be read is
+        // refused and kept nowhere: the form signature does not fix parameter boundaries
+        // (docs/twilio.md §2), so it may be a re-split of a genuine callback, and a genuine one
+        // always reads.
         let now = self.clock.now();
-        let mut owned_events = Vec::new();
+        let mut events = Vec::new();
         let mut rejected = Vec::new();
         match request.route {
             Route::Events => match parse_delivery(request.body) {
                 Ok(delivery) => {
-                    owned_events = delivery.events;
+                    events = delivery.events;
                     rejected = delivery
                         .rejected
                         .into_iter()
@@ -253,44 +342,100 @@ where
                 Err(error) => rejected.push((format!("the delivery: {error}"), request.body)),
             },
             Route::UsageTriggers => match usage_trigger_event(request.body) {
-                Ok(event) => owned_events.push(event),
+                Ok(event) => events.push(event),
                 Err(error) => {
-                    rejected.push((format!("the usage trigger callback: {error}"), request.body))
+                    return self.refuse(request, &Refusal::InvalidCallback(&error), metrics);
                 }
             },
         }
-        for (detail, payload) in &rejected {
-            tracing::warn!(request_id = request.request_id, %detail, "quarantining what cannot be parsed");
-            let item = QuarantinedItem::new("ingest", "malformed", detail.clone(), payload)
-                .with_content_type(request.content_type)
-                .with_reference(request.request_id);
-            if let Err(error) = self.quarantine.put(item).await {
-                tracing::error!(request_id = request.request_id, %error, "quarantine unavailable");
-                metrics.count("QuarantineFailures", 1);
-                return IngestResponse::retry_later(
-                    "could not keep an unreadable payload; retry later",
-                    TROUBLE_RETRY_SECS,
-                );
-            }
-            metrics.count("Quarantined", 1);
+
+        // Every event must be one the secret may sign for. One that is not refuses the whole
+        // delivery: Twilio signs a sink's deliveries with its owner's secret and fills them
+        // with the owner's (and listed subaccounts') events only, so such a delivery is either
+        // forged, and none of it may get in, or genuine from a subaccount the secret document
+        // does not list yet, and is best kept whole for Twilio's retry once the document lists
+        // it, rather than split into what is stored now and what is lost.
+        if let Some((index, event)) = events
+            .iter()
+            .enumerate()
+            .find(|(_, e)| !scope.allows(e.owner_account()))
+        {
+            let refusal = Refusal::ForeignAccount {
+                index,
+                account: event.owner_account(),
+                signer: scope.account(),
+            };
+            let response = self.refuse(request, &refusal, metrics);
+            // A document that lists the subaccount by now is read in time for the retry.
+            let refresh = self
+                .secrets
+                .refresh_if_due(now, self.settings.secret_refresh)
+                .await;
+            self.note_refresh(refresh, request, metrics);
+            return response;
         }
 
-        metrics.count("Received", owned_events.len());
-        let accepted = self.claims_for(
-            owned_events,
-            now,
-            request.deadline,
-            request.request_id,
-            metrics,
-        );
+        metrics.count("Received", events.len());
+        let times = self.claim_times(now, request.deadline);
+        let accepted = self.claims_for(events, now, times, request.request_id, metrics);
+        let unreadable = self.quarantine_claims_for(rejected, &scope, request, times);
         let summary = self
-            .deduplicate_and_publish(request, accepted, metrics)
+            .deduplicate_and_publish(request, accepted, unreadable, metrics)
             .await;
-        let quarantined = rejected.len();
-        summary.into_response(quarantined)
+        summary.into_response()
     }
 
-    fn verify(&self, request: &IngestRequest<'_>) -> Result<(), VerifyError> {
+    /// Verifies with the secrets in hand; when that fails in a way a secret not read yet could
+    /// explain, reads the secret again (at most once per interval) and verifies once more.
+    async fn verify_with_refresh(
+        &self,
+        request: &IngestRequest<'_>,
+        metrics: &mut Metrics,
+    ) -> Result<(Arc<Verifier>, Verified), VerifyError> {
+        let verifier = self.secrets.verifier();
+        let reason = match self.verify(&verifier, request) {
+            Ok(verified) => return Ok((verifier, verified)),
+            Err(reason) => reason,
+        };
+        if !may_be_a_new_secret(&reason) {
+            return Err(reason);
+        }
+        let refresh = self
+            .secrets
+            .refresh_if_due(self.clock.now(), self.settings.secret_refresh)
+            .await;
+        let read = matches!(refresh, Refresh::Read);
+        self.note_refresh(refresh, request, metrics);
+        if !read {
+            return Err(reason);
+        }
+        let verifier = self.secrets.verifier();
+        let verified = self.verify(&verifier, request)?;
+        Ok((verifier, verified))
+    }
+
+    fn note_refresh(&self, refresh: Refresh, request: &IngestRequest<'_>, metrics: &mut Metrics) {
+        match refresh {
+            Refresh::Read => {
+                tracing::info!(
+                    request_id = request.request_id,
+                    "read the Twilio secret again"
+                );
+                metrics.count("SecretRefreshes", 1);
+            }
+            Refresh::Failed(error) => {
+                tracing::error!(request_id = request.request_id, %error, "could not read the Twilio secret again");
+                metrics.count("SecretRefreshFailures", 1);
+            }
+            Refresh::NoSource | Refresh::NotDue => {}
+        }
+    }
+
+    fn verify(
+        &self,
+        verifier: &Verifier,
+        request: &IngestRequest<'_>,
+    ) -> Result<Verified, VerifyError> {
         let from_request;
         let base = match (self.settings.base_url_from_request, request.route) {
             (true, route) => {
@@ -309,22 +454,17 @@ where
             Some(query) => Cow::Owned(format!("{base}?{query}")),
             None => Cow::Borrowed(base),
         };
-        let encoding = match (request.content_type, request.route) {
-            (Some(ct), _) => BodyEncoding::from_content_type(ct),
-            (None, Route::Events) => BodyEncoding::Json,
-            (None, Route::UsageTriggers) => BodyEncoding::Form,
-        };
-        self.verifier.verify(&SignedRequest {
+        verifier.verify(&SignedRequest {
             url: &url,
             body: request.body,
-            encoding,
+            // The route's encoding, whatever the request says (see Route::encoding).
+            encoding: request.route.encoding(),
             signature: request.signature,
             signature_settings: request.signature_settings,
-        })?;
-        Ok(())
+        })
     }
 
-    fn refuse(
+    fn refuse_signature(
         &self,
         request: &IngestRequest<'_>,
         reason: &VerifyError,
@@ -360,19 +500,94 @@ where
         }
     }
 
+    /// Refuses a request before anything of it is stored, and says why.
+    fn refuse(
+        &self,
+        request: &IngestRequest<'_>,
+        refusal: &Refusal<'_>,
+        metrics: &mut Metrics,
+    ) -> IngestResponse {
+        let class = refusal.class();
+        metrics.count("Refused", 1);
+        metrics.property("refusal", class);
+        match refusal {
+            Refusal::ContentType => {
+                tracing::warn!(request_id = request.request_id, class, content_type = ?request.content_type, route = ?request.route, "refused: the content type is not the route's");
+                // 415, which Twilio does not retry (docs/twilio.md §3): a genuine delivery
+                // never has the wrong content type (Event Streams posts JSON, classic callbacks
+                // post forms), so a retry of this one could never succeed.
+                let expected = match request.route.encoding() {
+                    BodyEncoding::Json => "application/json",
+                    BodyEncoding::Form => "application/x-www-form-urlencoded",
+                };
+                IngestResponse::error(
+                    415,
+                    &format!("POST {} takes {expected} only", request.route.path()),
+                )
+            }
+            Refusal::InvalidCallback(error) => {
+                // The error names the parameter and the format expected, never a value.
+                tracing::warn!(request_id = request.request_id, class, %error, "refused: not a callback as Twilio sends them");
+                // 400: Twilio's own callbacks always carry these fields in these formats, so a
+                // retry of this one could never succeed.
+                IngestResponse::error(
+                    400,
+                    &format!("not a Usage Trigger callback as Twilio sends them: {error}"),
+                )
+            }
+            Refusal::ForeignAccount {
+                index,
+                account,
+                signer,
+            } => {
+                // Account SIDs identify tenants, not people: they may be logged.
+                tracing::warn!(
+                    request_id = request.request_id,
+                    class,
+                    event = index,
+                    account = account.unwrap_or("none"),
+                    signer = signer.unwrap_or("any"),
+                    "refused: an event of an account the secret may not sign for"
+                );
+                // Answered as a signature that does not verify, and for the same reason: by
+                // default a 503, so that a genuine delivery from a subaccount the document does
+                // not list yet is retried until it does.
+                match self.settings.signature_failure {
+                    SignatureFailureAnswer::Forbidden => IngestResponse::error(
+                        403,
+                        "an event's account is not one the verifying secret may sign for",
+                    ),
+                    SignatureFailureAnswer::RetryLater { retry_after_secs } => {
+                        IngestResponse::retry_later(
+                            "an event's account is not one the verifying secret may sign for; \
+                             if it is a subaccount, list it under its parent in the secret",
+                            retry_after_secs,
+                        )
+                    }
+                }
+            }
+        }
+    }
+
+    fn claim_times(&self, now: OffsetDateTime, deadline: Instant) -> ClaimTimes {
+        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        ClaimTimes {
+            now_ms,
+            lease_until_ms: now_ms + (remaining + LEASE_MARGIN).as_millis() as i64,
+            expires_at_s: now.unix_timestamp() + self.settings.dedup_window.as_secs() as i64,
+        }
+    }
+
     /// Builds each event's claim; an id twice in one delivery is published once.
     fn claims_for<'a>(
         &self,
         events: Vec<CloudEvent<'a>>,
         now: OffsetDateTime,
-        deadline: Instant,
+        times: ClaimTimes,
         token: &str,
         metrics: &mut Metrics,
     ) -> Vec<Accepted<'a>> {
-        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let lease_until_ms = now_ms + (remaining + LEASE_MARGIN).as_millis() as i64;
-        let expires_at_s = now.unix_timestamp() + self.settings.dedup_window.as_secs() as i64;
         let mut seen = HashSet::new();
         let mut accepted = Vec::with_capacity(events.len());
         for event in events {
@@ -397,31 +612,75 @@ where
                 claim: DedupClaim {
                     key,
                     token: token.to_owned(),
-                    lease_until_ms,
-                    expires_at_s,
-                    now_ms,
+                    lease_until_ms: times.lease_until_ms,
+                    expires_at_s: times.expires_at_s,
+                    now_ms: times.now_ms,
                 },
             });
         }
         accepted
     }
 
+    /// Builds the claim of each payload to quarantine, by its stable id (the account of the
+    /// secret that verified it, the route, the bytes): Twilio's retries of one unreadable
+    /// delivery claim the same ids, and find them taken.
+    fn quarantine_claims_for<'a>(
+        &self,
+        rejected: Vec<(String, &'a [u8])>,
+        scope: &AccountScope<'_>,
+        request: &IngestRequest<'_>,
+        times: ClaimTimes,
+    ) -> Vec<Unreadable<'a>> {
+        let mut seen = HashSet::new();
+        rejected
+            .into_iter()
+            .filter_map(|(detail, payload)| {
+                let id = quarantine_id(scope.account(), request.route.path(), payload);
+                seen.insert(id.clone()).then(|| Unreadable {
+                    detail,
+                    payload,
+                    claim: DedupClaim {
+                        key: quarantine_claim_key(&id),
+                        token: request.request_id.to_owned(),
+                        lease_until_ms: times.lease_until_ms,
+                        expires_at_s: times.expires_at_s,
+                        now_ms: times.now_ms,
+                    },
+                })
+            })
+            .collect()
+    }
+
     async fn deduplicate_and_publish(
         &self,
         request: &IngestRequest<'_>,
         accepted: Vec<Accepted<'_>>,
+        unreadable: Vec<Unreadable<'_>>,
         metrics: &mut Metrics,
     ) -> Summary {
-        let mut summary = Summary::default();
-        if accepted.is_empty() {
+        let mut summary = Summary {
+            quarantined: unreadable.len(),
+            ..Summary::default()
+        };
+        if accepted.is_empty() && unreadable.is_empty() {
             return summary;
         }
-        let claims: Vec<DedupClaim> = accepted.iter().map(|a| a.claim.clone()).collect();
-        let outcomes = self.dedup.claim(&claims).await;
+        // Events and payloads to quarantine are claimed in one round trip.
+        let claims: Vec<DedupClaim> = accepted
+            .iter()
+            .map(|a| a.claim.clone())
+            .chain(unreadable.iter().map(|u| u.claim.clone()))
+            .collect();
+        let mut outcomes =
+            self.dedup
+                .claim(&claims)
+                .await
+                .into_iter()
+                .chain(std::iter::repeat_with(|| {
+                    DedupOutcome::Failed(DedupStoreError::NoOutcome)
+                }));
         let mut to_publish = Vec::new();
-        for (item, outcome) in accepted.iter().zip(outcomes.iter().chain(std::iter::repeat(
-            &DedupOutcome::Failed(DedupStoreError::NoOutcome),
-        ))) {
+        for (item, outcome) in accepted.iter().zip(&mut outcomes) {
             match outcome {
                 DedupOutcome::Claimed => to_publish.push(item),
                 DedupOutcome::Duplicate => summary.duplicates += 1,
@@ -432,7 +691,21 @@ where
                 }
             }
         }
+        let mut to_keep = Vec::new();
+        for (item, outcome) in unreadable.iter().zip(&mut outcomes) {
+            match outcome {
+                DedupOutcome::Claimed => to_keep.push(item),
+                // Already in the quarantine: a retry of the same unreadable delivery.
+                DedupOutcome::Duplicate => summary.quarantine_duplicates += 1,
+                DedupOutcome::InProgress => summary.in_progress += 1,
+                DedupOutcome::Failed(error) => {
+                    tracing::warn!(request_id = request.request_id, %error, "dedup store failed for a payload to quarantine");
+                    summary.store_failures += 1;
+                }
+            }
+        }
         metrics.count("Duplicates", summary.duplicates);
+        metrics.count("QuarantineDuplicates", summary.quarantine_duplicates);
         metrics.count("InProgress", summary.in_progress);
         metrics.count("StoreFailures", summary.store_failures);
 
@@ -447,16 +720,22 @@ where
             .deadline
             .checked_sub(self.settings.answer_margin)
             .unwrap_or(request.deadline);
-        let published = self.publish_all(&records, budget, metrics).await;
+        // Publish and quarantine at once: one round trip of time.
+        let (published, kept) = tokio::join!(
+            self.publish_all(&records, budget, metrics),
+            self.keep_all(request, &to_keep, budget)
+        );
 
         let (done, failed): (Vec<_>, Vec<_>) =
             to_publish.iter().zip(published).partition(|(_, ok)| *ok);
-        let done: Vec<DedupClaim> = done.into_iter().map(|(a, _)| a.claim.clone()).collect();
-        let failed: Vec<DedupClaim> = failed.into_iter().map(|(a, _)| a.claim.clone()).collect();
+        let (kept, not_kept): (Vec<_>, Vec<_>) = to_keep.iter().zip(kept).partition(|(_, ok)| *ok);
         summary.accepted = done.len();
         summary.publish_failures = failed.len();
+        summary.quarantine_failures = not_kept.len();
         metrics.count("Accepted", done.len());
         metrics.count("PublishFailures", failed.len());
+        metrics.count("Quarantined", kept.len());
+        metrics.count("QuarantineFailures", not_kept.len());
         if !to_publish.is_empty() && tracing::enabled!(tracing::Level::INFO) {
             // Event ids and types only: they identify what happened without personal data.
             let ids: Vec<&str> = to_publish.iter().map(|a| a.event.id.as_ref()).collect();
@@ -466,6 +745,16 @@ where
                 .collect();
             tracing::info!(request_id = request.request_id, event_ids = ?ids, event_types = ?types, published = done.len(), "published");
         }
+        let done: Vec<DedupClaim> = done
+            .into_iter()
+            .map(|(a, _)| a.claim.clone())
+            .chain(kept.into_iter().map(|(u, _)| u.claim.clone()))
+            .collect();
+        let failed: Vec<DedupClaim> = failed
+            .into_iter()
+            .map(|(a, _)| a.claim.clone())
+            .chain(not_kept.into_iter().map(|(u, _)| u.claim.clone()))
+            .collect();
 
         // Mark and release concurrently: one round trip.
         let (completed, released) = tokio::join!(
@@ -485,15 +774,51 @@ where
             }
         );
         if let Err(error) = completed {
-            // The events are in the stream: answering 200 is right. Their claims stay INPROGRESS
-            // until the lease ends; only a redelivery after that would publish them again.
-            tracing::error!(request_id = request.request_id, %error, "could not mark events completed");
+            // What is done is in the stream or the quarantine: answering 200 is right. Its
+            // claims stay INPROGRESS until the lease ends; only a redelivery after that would
+            // store it again.
+            tracing::error!(request_id = request.request_id, %error, "could not mark claims completed");
             metrics.count("CompleteFailures", done.len());
         }
         if let Err(error) = released {
             tracing::error!(request_id = request.request_id, %error, "could not release claims; they expire with their lease");
         }
         summary
+    }
+
+    /// Puts each claimed unreadable payload in the quarantine, until `budget`. Answers, per
+    /// payload, whether it is kept.
+    async fn keep_all(
+        &self,
+        request: &IngestRequest<'_>,
+        items: &[&Unreadable<'_>],
+        budget: Instant,
+    ) -> Vec<bool> {
+        let mut kept = Vec::with_capacity(items.len());
+        for item in items {
+            tracing::warn!(request_id = request.request_id, detail = %item.detail, "quarantining what cannot be parsed");
+            let quarantined =
+                QuarantinedItem::new("ingest", "malformed", item.detail.clone(), item.payload)
+                    .with_content_type(request.content_type)
+                    .with_reference(request.request_id);
+            let remaining = budget.saturating_duration_since(Instant::now());
+            let ok = match tokio::time::timeout(remaining, self.quarantine.put(quarantined)).await {
+                Ok(Ok(())) => true,
+                Ok(Err(error)) => {
+                    tracing::error!(request_id = request.request_id, %error, "quarantine unavailable");
+                    false
+                }
+                Err(_) => {
+                    tracing::error!(
+                        request_id = request.request_id,
+                        "quarantine ran out of time"
+                    );
+                    false
+                }
+            };
+            kept.push(ok);
+        }
+        kept
     }
 
     /// Puts every record, splitting at the stream's limits and retrying only the entries that
@@ -585,6 +910,15 @@ fn jitter(d: Duration) -> Duration {
     Duration::from_millis(half + nanos % (half + 1))
 }
 
+/// Whether a signature failure could come from a secret this instance has not read yet (a
+/// rotated Auth Token, a new shared key), so that reading the secret again may help.
+fn may_be_a_new_secret(reason: &VerifyError) -> bool {
+    matches!(
+        reason,
+        VerifyError::SignatureMismatch | VerifyError::UnknownKeyId(_) | VerifyError::NoSecrets
+    )
+}
+
 #[derive(Debug, Default)]
 struct Summary {
     accepted: usize,
@@ -592,18 +926,23 @@ struct Summary {
     in_progress: usize,
     store_failures: usize,
     publish_failures: usize,
+    /// Unreadable payloads in the delivery (kept now, or kept by an earlier attempt).
+    quarantined: usize,
+    quarantine_duplicates: usize,
+    quarantine_failures: usize,
 }
 
 impl Summary {
-    fn into_response(self, quarantined: usize) -> IngestResponse {
+    fn into_response(self) -> IngestResponse {
+        let failures = self.store_failures + self.publish_failures + self.quarantine_failures;
         let body = serde_json::json!({
             "accepted": self.accepted,
             "duplicates": self.duplicates,
-            "quarantined": quarantined,
+            "quarantined": self.quarantined,
             "in_progress": self.in_progress,
-            "failed": self.store_failures + self.publish_failures,
+            "failed": failures,
         });
-        if self.store_failures + self.publish_failures > 0 {
+        if failures > 0 {
             // Whatever was published is completed: Twilio's retry finds it a duplicate.
             IngestResponse {
                 retry_after_secs: Some(TROUBLE_RETRY_SECS),

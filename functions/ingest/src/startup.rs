@@ -1,9 +1,10 @@
 //! Wiring: the core on its adapters, built once at start. [`aws`] for the Lambda (from its
 //! [`Config`]); [`local`], behind the `local` feature, on the embedded SQLite store for
-//! `twilio-events serve`.
+//! `twilio-events serve`, and [`with_secret_file`] for `serve --secrets-file`.
 
 use crate::adapters::dynamodb::DynamoDedupStore;
 use crate::adapters::kinesis::KinesisPublisher;
+use crate::adapters::secrets_manager::SecretsManagerSource;
 use crate::config::{Config, SecretDocumentError, TwilioSecretSource, secrets_from_document};
 use crate::service::Ingest;
 use twilio_events::metrics::StdoutSink;
@@ -34,17 +35,26 @@ pub enum StartupError {
 }
 
 /// The core on DynamoDB, Kinesis and SQS, with the Twilio secrets read (from Secrets Manager
-/// when the configuration names a secret). The clients are built once, here.
+/// when the configuration names a secret, which is then read again after a rotation). The
+/// clients are built once, here.
 pub async fn aws(config: &Config, sdk: &aws_config::SdkConfig) -> Result<AwsIngest, StartupError> {
     let secrets = twilio_secrets(&config.twilio_secret, sdk).await?;
-    Ok(Ingest::new(
+    let ingest = Ingest::new(
         config.settings.clone(),
         Verifier::new(secrets),
         DynamoDedupStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.dedup_table),
         KinesisPublisher::new(aws_sdk_kinesis::Client::new(sdk), &config.stream_name),
         SqsQuarantine::new(aws_sdk_sqs::Client::new(sdk), &config.quarantine_queue_url),
         StdoutSink,
-    ))
+    );
+    Ok(match &config.twilio_secret {
+        TwilioSecretSource::Arn(arn) => ingest.with_secret_source(SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+            arn,
+        )),
+        // Given in the environment: nothing to read again.
+        TwilioSecretSource::Inline(_) => ingest,
+    })
 }
 
 async fn twilio_secrets(
@@ -67,7 +77,7 @@ async fn twilio_secrets(
 }
 
 #[cfg(feature = "local")]
-pub use embedded::{LocalIngest, local};
+pub use embedded::{LocalIngest, local, with_secret_file};
 
 #[cfg(feature = "local")]
 mod embedded {
@@ -79,6 +89,57 @@ mod embedded {
     use twilio_events::metrics::MetricsSink;
     use twilio_events::quarantine::Quarantine;
     use twilio_events::signature::Verifier;
+
+    use crate::adapters::secret_file::SecretFileSource;
+    use crate::ports::{Clock, DedupStore, EventPublisher};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// How often `serve` looks at its secrets file.
+    const SECRET_FILE_CHECK: Duration = Duration::from_secs(1);
+
+    /// The core, shared; with `serve --secrets-file`, following the file: read again as soon
+    /// as it changes (checked every second, by a task that ends with the core), and after a
+    /// signature failure like any secret source. The secrets given to the core must be the
+    /// file's as `secrets_file` read them last.
+    pub fn with_secret_file<D, P, Q, M, C>(
+        ingest: Ingest<D, P, Q, M, C>,
+        secrets_file: Option<SecretFileSource>,
+    ) -> Arc<Ingest<D, P, Q, M, C>>
+    where
+        D: DedupStore + 'static,
+        P: EventPublisher + 'static,
+        Q: Quarantine + 'static,
+        M: MetricsSink + 'static,
+        C: Clock + 'static,
+    {
+        let Some(file) = secrets_file else {
+            return Arc::new(ingest);
+        };
+        let ingest = Arc::new(ingest.with_secret_source(file.clone()));
+        let core = Arc::downgrade(&ingest);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(SECRET_FILE_CHECK);
+            loop {
+                every.tick().await;
+                let Some(ingest) = core.upgrade() else {
+                    return;
+                };
+                if !file.changed() {
+                    continue;
+                }
+                match ingest.reload_secrets().await {
+                    Ok(()) => {
+                        tracing::warn!(path = %file.path().display(), "read the secrets file again")
+                    }
+                    Err(error) => {
+                        tracing::error!(path = %file.path().display(), %error, "the secrets file changed but cannot be used; the secrets in use stay")
+                    }
+                }
+            }
+        });
+        ingest
+    }
 
     /// The core on the embedded store: dedup records and the stream in one SQLite database.
     pub type LocalIngest<Q, M> = Ingest<SqliteStore, SqliteStore, Q, M>;
