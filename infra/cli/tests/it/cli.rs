@@ -322,12 +322,12 @@ fn parse_prints_one_summary_line_per_event() {
 
 #[test]
 fn parse_accepts_a_usage_trigger_form_body() {
-    let body = "AccountSid=AC1&UsageTriggerSid=UT1&UsageCategory=sms&TriggerValue=10&CurrentValue=11&DateFired=Fri%2C+27+Nov+2026+09%3A12%3A44+%2B0000";
+    let body = "AccountSid=AC00000000000000000000000000000001&UsageTriggerSid=UT00000000000000000000000000000001&UsageCategory=sms&TriggerValue=10&CurrentValue=11&DateFired=Fri%2C+27+Nov+2026+09%3A12%3A44+%2B0000&IdempotencyToken=t1";
     let out = run(cli().args(["parse", "-"]), Some(body.as_bytes()));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let line: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
     assert_eq!(line["kind"], "usage-trigger");
-    assert_eq!(line["resource"], "UT1");
+    assert_eq!(line["resource"], "UT00000000000000000000000000000001");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The `twilio-events` command line run as a user runs it: real processes, real HTTP.
 
 mod cli;
+mod hardening;
 mod helpers;
 mod serve;
 mod setup;

@@ -145,7 +145,7 @@ fn serve_accepts_drops_duplicates_and_keeps_its_store_across_a_restart() {
 fn serve_turns_usage_trigger_callbacks_into_events_and_quarantines_garbage() {
     let dir = data_dir("usage");
     let server = start(&dir, &[]);
-    let form = b"AccountSid=AC5&UsageTriggerSid=UT5&UsageCategory=sms&TriggerBy=count&TriggerValue=100&CurrentValue=101&DateFired=Fri%2C+27+Nov+2026+09%3A12%3A44+%2B0000";
+    let form = b"AccountSid=AC00000000000000000000000000000005&UsageTriggerSid=UT00000000000000000000000000000005&UsageCategory=sms&TriggerBy=count&TriggerValue=100&CurrentValue=101&DateFired=Fri%2C+27+Nov+2026+09%3A12%3A44+%2B0000&IdempotencyToken=t5";
     assert_eq!(
         deliver(&server, "/twilio/usage-triggers", form, BodyEncoding::Form).0,
         200

@@ -96,7 +96,8 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 
-    let verifier = Verifier::new(args.secrets.secret_set().map_err(InputError)?);
+    let (secrets, secrets_file) = args.secrets.load().map_err(InputError)?;
+    let verifier = Verifier::new(secrets);
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port))
         .await
         .map_err(|e| {
@@ -161,7 +162,8 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
             let mut consumers = consumers::spawn_all(&store, &args.data_dir, options)
                 .await
                 .map_err(InputError)?;
-            serve_http(listener, Arc::new(ingest), summary).await?;
+            let ingest = ingest::startup::with_secret_file(ingest, secrets_file);
+            serve_http(listener, ingest, summary).await?;
             consumers.abort_all();
         }
         Backend::Aws => {
@@ -182,7 +184,8 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
                 quarantine,
                 Arc::clone(&summary),
             );
-            serve_http(listener, Arc::new(ingest), summary).await?;
+            let ingest = ingest::startup::with_secret_file(ingest, secrets_file);
+            serve_http(listener, ingest, summary).await?;
         }
     }
     Ok(Outcome::Ok)

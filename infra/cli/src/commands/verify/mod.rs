@@ -1,10 +1,11 @@
-//! `twilio-events verify`: does this request carry a valid Twilio signature, and if not, why.
+//! `twilio-events verify`: does this request carry a valid Twilio signature, may the secret
+//! that signed it sign for the accounts its events name, and if not, why.
 
 use super::{CliError, Outcome, encoding, read_input};
 use crate::secrets::SecretArgs;
 use clap::Args;
 use std::path::PathBuf;
-use twilio_events::signature::{BodyEncoding, MatchedKey, SignedRequest, Verifier};
+use twilio_events::signature::{AccountScope, BodyEncoding, MatchedKey, SignedRequest, Verifier};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -41,21 +42,75 @@ pub fn run(args: VerifyArgs) -> Result<Outcome, CliError> {
         signature: Some(&args.signature),
         signature_settings: args.signature_settings.as_deref(),
     };
-    match Verifier::new(secrets).verify(&request) {
+    let verifier = Verifier::new(secrets);
+    match verifier.verify(&request) {
         Ok(verified) => {
-            let key = match verified.key {
-                MatchedKey::AuthToken(i) => format!("auth token #{}", i + 1),
-                MatchedKey::SharedKey(id) => format!("shared key {id}"),
+            let scope = verifier.scope(&verified.key);
+            let key = match (&verified.key, scope.account()) {
+                (MatchedKey::AuthToken(i), None) => format!("auth token #{}", i + 1),
+                (MatchedKey::AuthToken(i), Some(account)) => {
+                    format!("auth token #{} of {account}", i + 1)
+                }
+                (MatchedKey::SharedKey(id), None) => format!("shared key {id}"),
+                (MatchedKey::SharedKey(id), Some(account)) => {
+                    format!("shared key {id} of {account}")
+                }
             };
-            println!(
-                "valid: signed with {key} ({})",
-                verified.algorithm.header_name()
-            );
-            Ok(Outcome::Ok)
+            let algorithm = verified.algorithm.header_name();
+            match foreign_account(&body, encoding, &scope) {
+                None => {
+                    println!("valid: signed with {key} ({algorithm})");
+                    Ok(Outcome::Ok)
+                }
+                Some(which) => {
+                    println!(
+                        "invalid: signed with {key} ({algorithm}), but {which}, which that \
+                         secret may not sign for (list a subaccount under its parent in the \
+                         secrets file)"
+                    );
+                    Ok(Outcome::Rejected)
+                }
+            }
         }
         Err(reason) => {
             println!("invalid: {reason}");
             Ok(Outcome::Rejected)
+        }
+    }
+}
+
+/// The first event (or callback) of the body whose account `scope` does not cover, said in
+/// words; the same rule as ingest's. A body that cannot be read is not judged here: ingest
+/// would quarantine or refuse it on its own grounds.
+fn foreign_account(
+    body: &[u8],
+    encoding: BodyEncoding,
+    scope: &AccountScope<'_>,
+) -> Option<String> {
+    if *scope == AccountScope::Any {
+        return None;
+    }
+    let describe = |what: String, account: Option<&str>| match account {
+        Some(account) => format!("{what} belongs to account {account}"),
+        None => format!("{what} names no account"),
+    };
+    match encoding {
+        BodyEncoding::Json => {
+            let delivery = twilio_events::parse_delivery(body).ok()?;
+            delivery
+                .events
+                .iter()
+                .enumerate()
+                .find(|(_, e)| !scope.allows(e.owner_account()))
+                .map(|(i, e)| describe(format!("event #{i}"), e.owner_account()))
+        }
+        BodyEncoding::Form => {
+            // Every classic callback names its account in AccountSid.
+            let account = form_urlencoded::parse(body)
+                .find(|(name, _)| name == "AccountSid")
+                .map(|(_, value)| value.into_owned());
+            (!scope.allows(account.as_deref()))
+                .then(|| describe("the callback".to_owned(), account.as_deref()))
         }
     }
 }
