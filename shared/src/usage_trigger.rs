@@ -134,9 +134,7 @@ fn usage_trigger_event_id(account_sid: &str, usage_trigger_sid: &str, fired: &st
 mod tests {
     use super::*;
     use crate::event::{Detail, Kind, ParseErrorKind};
-    use crate::signature::{
-        BodyEncoding, SecretSet, SignedRequest, SigningKey, Verifier, compute_signature,
-    };
+    use crate::signature::{BodyEncoding, SecretSet, SignedRequest, Verifier, compute_signature};
 
     const BODY: &str = "AccountSid=AC6efc9b5850127eaea3c1e8dea35cdf4a&UsageTriggerSid=UT4b4676e433d1e4ba8c0cfe99ca953f5e&DateFired=Fri%2C+27+Nov+2026+09%3A12%3A44+%2B0000&Recurring=daily&UsageCategory=sms&TriggerBy=count&TriggerValue=1000&CurrentValue=1003&IdempotencyToken=4e33aafaaeafc657671a1ad0";
 
