@@ -4,6 +4,7 @@
 
 mod dedup_dynamodb_local;
 mod ingest_aws;
+mod ingest_hardening;
 mod properties;
 mod samples;
 mod signature_vectors;

@@ -168,6 +168,20 @@ fn the_usage_trigger_callback_parameters() {
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
         .collect();
+    // The fixture's AccountSid is a placeholder ("<AC...>"): refused as it is, since an
+    // account SID is AC + 32 hex digits; read with a well-formed one in its place.
+    let body = twilio_events_testkit::encode_form(&params);
+    assert_eq!(
+        usage_trigger_event(body.as_bytes()).unwrap_err().field,
+        Some("AccountSid")
+    );
+    let params: Vec<(String, String)> = params
+        .into_iter()
+        .map(|(k, v)| match k.as_str() {
+            "AccountSid" => (k, "AC00000000000000000000000000000001".to_owned()),
+            _ => (k, v),
+        })
+        .collect();
     let body = twilio_events_testkit::encode_form(&params);
     let event = usage_trigger_event(body.as_bytes()).unwrap();
     let Detail::UsageTrigger(t) = &event.detail else {
