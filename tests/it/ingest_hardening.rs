@@ -374,17 +374,18 @@ async fn a_re_split_usage_trigger_callback_is_refused_and_the_genuine_one_is_tim
     assert!(s.quarantined().await.is_empty());
 }
 
+/// Accounts A and B, each with its own token (a form the old code read too).
 fn tenants(token_a: &str) -> String {
     format!(
         r#"{{"accounts": {{
-            "{ACCOUNT_A}": {{"auth_tokens": ["{token_a}"], "subaccounts": ["{SUBACCOUNT_OF_A}"]}},
+            "{ACCOUNT_A}": {{"auth_tokens": ["{token_a}"]}},
             "{ACCOUNT_B}": {{"auth_tokens": ["tok-b"]}}
         }}}}"#
     )
 }
 
 #[tokio::test]
-async fn a_tenants_token_from_secrets_manager_signs_for_its_own_accounts_only() {
+async fn a_tenants_token_from_secrets_manager_signs_for_its_own_account_only() {
     // GIVEN the per-account secret document in Secrets Manager
     let s = stack(&tenants("tok-a")).await;
     let ingest = s.ingest(&[]).await;
@@ -399,14 +400,11 @@ async fn a_tenants_token_from_secrets_manager_signs_for_its_own_accounts_only() 
     // account's tokens were one flat list)
     assert_eq!(status, 503, "{answer}");
     s.assert_nothing_stored().await;
-    // AND A's token carries A's and its listed subaccount's events; B's token B's
+    // AND A's token carries A's events, B's token B's
     let own = twilio_request(
         "tok-a",
         "/twilio/events",
-        &batch(&[
-            event_of(ACCOUNT_A, "EZa1"),
-            event_of(SUBACCOUNT_OF_A, "EZs1"),
-        ]),
+        &batch(&[event_of(ACCOUNT_A, "EZa1")]),
     );
     assert_eq!(invoke(&ingest, &own).await.0, 200);
     let b = twilio_request(
@@ -415,7 +413,35 @@ async fn a_tenants_token_from_secrets_manager_signs_for_its_own_accounts_only() 
         &batch(&[event_of(ACCOUNT_B, "EZb1")]),
     );
     assert_eq!(invoke(&ingest, &b).await.0, 200);
-    assert_eq!(s.stream().await.len(), 3);
+    assert_eq!(s.stream().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_parents_token_signs_for_the_subaccounts_listed_under_it() {
+    // GIVEN a parent's sink subscribed with ReceiveEventsFromSubaccounts: its subaccount's
+    // events come signed with the parent's token, and the document lists the subaccount
+    let s = stack(&format!(
+        r#"{{"accounts": {{"{ACCOUNT_A}": {{"auth_tokens": ["tok-a"], "subaccounts": ["{SUBACCOUNT_OF_A}"]}}}}}}"#
+    ))
+    .await;
+    let ingest = s.ingest(&[]).await;
+    let family = twilio_request(
+        "tok-a",
+        "/twilio/events",
+        &batch(&[
+            event_of(ACCOUNT_A, "EZa1"),
+            event_of(SUBACCOUNT_OF_A, "EZs1"),
+        ]),
+    );
+    assert_eq!(invoke(&ingest, &family).await.0, 200);
+    // An account not listed under A is still refused.
+    let other = twilio_request(
+        "tok-a",
+        "/twilio/events",
+        &batch(&[event_of(ACCOUNT_B, "EZb1")]),
+    );
+    assert_eq!(invoke(&ingest, &other).await.0, 503);
+    assert_eq!(s.stream().await.len(), 2);
 }
 
 #[tokio::test]
@@ -446,7 +472,7 @@ async fn a_token_rotated_in_secrets_manager_is_learnt_within_the_refresh_interva
     // Twilio's backoff), without a restart (the old code answered 503 until recycled)
     for delivery in &during {
         let (status, _) =
-            deliver_like_twilio(&ingest, delivery, rotated_at + Duration::from_secs(30)).await;
+            deliver_like_twilio(&ingest, delivery, rotated_at + Duration::from_secs(15)).await;
         assert_eq!(status, 200);
     }
     assert!(
