@@ -9,15 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use twilio_events::event::{CloudEvent, Detail, Kind, ParseErrorKind, USAGE_TRIGGER_TYPE};
-use twilio_events::usage_trigger::usage_trigger_event;
-
-const PARAMETERS: [&str; 5] = [
-    "AccountSid",
-    "UsageTriggerSid",
-    "UsageCategory",
-    "TriggerValue",
-    "CurrentValue",
-];
+use twilio_events::usage_trigger::{PARAMETERS, usage_trigger_event};
 
 fuzz_target!(|data: &[u8]| {
     let event = match usage_trigger_event(data) {
