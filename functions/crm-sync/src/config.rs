@@ -1,6 +1,6 @@
 //! Configuration from environment variables, validated once at start (README.md lists them).
 
-use crate::crm::{AnyCrm, HttpCrm, SalesforceCrm, SalesforceSettings, Secret};
+use crate::adapters::{AnyCrm, HttpCrm, SalesforceCrm, SalesforceSettings, Secret};
 use crate::processor::Settings;
 use std::time::Duration;
 

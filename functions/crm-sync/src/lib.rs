@@ -5,15 +5,15 @@
 //! - [`update::StatusUpdate`]: what a status event means for the CRM (the HTTP body).
 //! - [`ledger::StatusLedger`]: the per-resource record of the latest status, which only moves
 //!   forward and decides what is pushed ([`dynamo::DynamoStatusLedger`] in AWS).
-//! - [`crm::Crm`]: one attempt to write an update ([`crm::HttpCrm`], [`crm::SalesforceCrm`]).
+//! - [`adapters::Crm`]: one attempt to write an update ([`adapters::HttpCrm`], [`adapters::SalesforceCrm`]).
 //! - [`processor::CrmSync`]: the batch processor that ties them together, with retries,
 //!   per-key ordering, quarantine and metrics.
 //! - [`config::Config`]: the environment, validated at start. The Lambda glue (Kinesis event
 //!   in, partial batch response out) is the shared `twilio_events::kinesis_lambda`.
 //! - `local` (feature `local`): a SQLite ledger and a JSON-lines CRM for `twilio-events serve`.
 
+pub mod adapters;
 pub mod config;
-pub mod crm;
 pub mod dynamo;
 pub mod ledger;
 #[cfg(feature = "local")]
@@ -22,7 +22,7 @@ pub mod processor;
 mod retry;
 pub mod update;
 
-pub use crm::{AnyCrm, Crm, CrmError, HttpCrm, SalesforceCrm, SalesforceSettings, Secret};
+pub use adapters::{AnyCrm, Crm, CrmError, HttpCrm, SalesforceCrm, SalesforceSettings, Secret};
 pub use ledger::{Claim, LedgerError, MemoryStatusLedger, Settled, StatusLedger};
 pub use processor::{CrmSync, Settings};
 pub use update::{ResourceKind, StatusUpdate};

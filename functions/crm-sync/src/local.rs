@@ -3,7 +3,7 @@
 //! one update a line with the HTTP contract's fields. Refused records go to
 //! `<data-dir>/crm-quarantine.jsonl`.
 
-use crate::crm::{AnyCrm, Crm, CrmError, HttpCrm, Secret};
+use crate::adapters::{AnyCrm, Crm, CrmError, HttpCrm, Secret};
 use crate::ledger::{Claim, LedgerError, LedgerRow, Settled, StatusLedger, decide};
 use crate::processor::{CrmSync, Settings};
 use crate::update::StatusUpdate;

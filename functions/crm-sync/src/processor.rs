@@ -1,7 +1,7 @@
 //! The batch processor: per partition key in order, keys concurrently, failures by sequence
 //! number, the unprocessable to the quarantine, everything within the deadline.
 
-use crate::crm::{Crm, CrmError};
+use crate::adapters::{Crm, CrmError};
 use crate::ledger::{Claim, Settled, StatusLedger};
 use crate::update::StatusUpdate;
 use crate::{SERVICE, retry};

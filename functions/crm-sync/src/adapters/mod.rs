@@ -1,10 +1,10 @@
 //! CRM adapters behind one trait. An adapter makes one attempt; the processor retries
 //! (with backoff honouring Retry-After, within the invocation's deadline).
 
-mod http;
+mod http_crm;
 mod salesforce;
 
-pub use http::HttpCrm;
+pub use http_crm::HttpCrm;
 pub use salesforce::{SalesforceCrm, SalesforceSettings};
 
 use crate::update::StatusUpdate;
