@@ -243,7 +243,7 @@ pub async fn build_crm(
 
 /// The processor the Lambda function runs.
 pub type AwsProcessor = crate::processor::CrmSync<
-    crate::dynamo::DynamoStatusLedger,
+    crate::adapters::dynamodb::DynamoStatusLedger,
     AnyCrm,
     twilio_events::quarantine::SqsQuarantine,
     twilio_events::metrics::StdoutSink,
@@ -257,7 +257,7 @@ pub async fn aws_processor(
     let secrets = aws_sdk_secretsmanager::Client::new(sdk);
     let crm = build_crm(&config.crm, &secrets).await?;
     Ok(crate::processor::CrmSync::with_settings(
-        crate::dynamo::DynamoStatusLedger::new(
+        crate::adapters::dynamodb::DynamoStatusLedger::new(
             aws_sdk_dynamodb::Client::new(sdk),
             &config.ledger_table,
         ),

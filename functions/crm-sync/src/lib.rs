@@ -4,7 +4,7 @@
 //! The pieces:
 //! - [`update::StatusUpdate`]: what a status event means for the CRM (the HTTP body).
 //! - [`ledger::StatusLedger`]: the per-resource record of the latest status, which only moves
-//!   forward and decides what is pushed ([`dynamo::DynamoStatusLedger`] in AWS).
+//!   forward and decides what is pushed ([`adapters::dynamodb::DynamoStatusLedger`] in AWS).
 //! - [`adapters::Crm`]: one attempt to write an update ([`adapters::HttpCrm`], [`adapters::SalesforceCrm`]).
 //! - [`processor::CrmSync`]: the batch processor that ties them together, with retries,
 //!   per-key ordering, quarantine and metrics.
@@ -14,7 +14,6 @@
 
 pub mod adapters;
 pub mod config;
-pub mod dynamo;
 pub mod ledger;
 #[cfg(feature = "local")]
 pub mod local;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use crm_sync::dynamo::DynamoStatusLedger;
+use crm_sync::adapters::dynamodb::DynamoStatusLedger;
 use crm_sync::{Claim, ResourceKind, Settled, StatusLedger, StatusUpdate};
 
 fn update(status: &str, rank: u8, second: u32) -> StatusUpdate {

@@ -6,7 +6,7 @@ mod common;
 use common::crm_server::{self, Faults};
 use common::events::{self, Rng};
 use common::*;
-use crm_sync::dynamo::DynamoStatusLedger;
+use crm_sync::adapters::dynamodb::DynamoStatusLedger;
 use crm_sync::processor::metric;
 use crm_sync::{CrmSync, HttpCrm, Secret, Settings};
 use std::collections::HashMap;

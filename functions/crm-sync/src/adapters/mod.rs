@@ -1,6 +1,7 @@
 //! CRM adapters behind one trait. An adapter makes one attempt; the processor retries
 //! (with backoff honouring Retry-After, within the invocation's deadline).
 
+pub mod dynamodb;
 mod http_crm;
 mod salesforce;
 
