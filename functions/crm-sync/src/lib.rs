@@ -10,13 +10,11 @@
 //!   per-key ordering, quarantine and metrics.
 //! - [`config::Config`]: the environment, validated at start. The Lambda glue (Kinesis event
 //!   in, partial batch response out) is the shared `twilio_events::kinesis_lambda`.
-//! - `local` (feature `local`): a SQLite ledger and a JSON-lines CRM for `twilio-events serve`.
+//! - `adapters::sqlite` (feature `local`): a SQLite ledger and a JSON-lines CRM for `twilio-events serve`.
 
 pub mod adapters;
 pub mod config;
 pub mod ledger;
-#[cfg(feature = "local")]
-pub mod local;
 pub mod processor;
 mod retry;
 pub mod update;

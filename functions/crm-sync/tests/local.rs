@@ -5,7 +5,7 @@ mod common;
 
 use common::crm_server::{self, Faults};
 use common::events;
-use crm_sync::local::{JsonlCrm, local_processor};
+use crm_sync::adapters::sqlite::{JsonlCrm, local_processor};
 use std::time::{Duration, Instant};
 use twilio_events::stream::{BatchProcessor, StreamRecord};
 

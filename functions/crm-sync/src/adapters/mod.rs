@@ -4,6 +4,8 @@
 pub mod dynamodb;
 mod http_crm;
 mod salesforce;
+#[cfg(feature = "local")]
+pub mod sqlite;
 
 pub use http_crm::HttpCrm;
 pub use salesforce::{SalesforceCrm, SalesforceSettings};
@@ -141,7 +143,7 @@ pub enum AnyCrm {
     Http(HttpCrm),
     Salesforce(Box<SalesforceCrm>),
     #[cfg(feature = "local")]
-    Jsonl(crate::local::JsonlCrm),
+    Jsonl(sqlite::JsonlCrm),
 }
 
 impl Crm for AnyCrm {
