@@ -3,7 +3,7 @@
 //!
 //! The pieces:
 //! - [`update::StatusUpdate`]: what a status event means for the CRM (the HTTP body).
-//! - [`ledger::StatusLedger`]: the per-resource record of the latest status, which only moves
+//! - [`ports::StatusLedger`]: the per-resource record of the latest status, which only moves
 //!   forward and decides what is pushed ([`adapters::dynamodb::DynamoStatusLedger`] in AWS).
 //! - [`adapters::Crm`]: one attempt to write an update ([`adapters::HttpCrm`], [`adapters::SalesforceCrm`]).
 //! - [`processor::CrmSync`]: the batch processor that ties them together, with retries,
@@ -14,13 +14,13 @@
 
 pub mod adapters;
 pub mod config;
-pub mod ledger;
+pub mod ports;
 pub mod processor;
 mod retry;
 pub mod update;
 
 pub use adapters::{AnyCrm, Crm, CrmError, HttpCrm, SalesforceCrm, SalesforceSettings, Secret};
-pub use ledger::{Claim, LedgerError, MemoryStatusLedger, Settled, StatusLedger};
+pub use ports::{Claim, LedgerError, MemoryStatusLedger, Settled, StatusLedger};
 pub use processor::{CrmSync, Settings};
 pub use update::{ResourceKind, StatusUpdate};
 

@@ -2,7 +2,7 @@
 //! number, the unprocessable to the quarantine, everything within the deadline.
 
 use crate::adapters::{Crm, CrmError};
-use crate::ledger::{Claim, Settled, StatusLedger};
+use crate::ports::{Claim, Settled, StatusLedger};
 use crate::update::StatusUpdate;
 use crate::{SERVICE, retry};
 use futures_util::StreamExt as _;
@@ -324,7 +324,7 @@ impl<L: StatusLedger, C: Crm, Q: Quarantine, M: MetricsSink> BatchProcessor
             .buffer_unordered(self.settings.concurrency.max(1))
             .for_each(|()| async {});
         // In-flight work still running at the deadline is dropped: the ledger's pending state
-        // makes that safe (see `ledger`).
+        // makes that safe (see `ports`).
         if tokio::time::timeout_at(stop.into(), work).await.is_err() {
             tracing::warn!("deadline reached; unfinished records are retried");
         }

@@ -1,7 +1,7 @@
 //! The core with in-memory fakes: ordering, ledger decisions, failures, deadline, metrics.
 
 use super::*;
-use crate::ledger::{LedgerError, MemoryStatusLedger};
+use crate::ports::{LedgerError, MemoryStatusLedger};
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use twilio_events::metrics::MemorySink;

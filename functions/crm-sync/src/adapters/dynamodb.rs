@@ -2,9 +2,9 @@
 //!
 //! Attributes: `kind`, `status`, `rank` (N), `event_time_ms` (N), `event_id`, `state`
 //! (`pending`/`pushed`/`rejected`), `updated_at` (RFC 3339), `expires_at` (N, epoch seconds, for
-//! the table's TTL). See [`crate::ledger`] for why claim, push, settle.
+//! the table's TTL). See [`crate::ports`] for why claim, push, settle.
 
-use crate::ledger::{Claim, LedgerError, LedgerRow, Settled, StatusLedger, decide};
+use crate::ports::{Claim, LedgerError, LedgerRow, Settled, StatusLedger, decide};
 use crate::update::StatusUpdate;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};

@@ -4,7 +4,7 @@
 //! `<data-dir>/crm-quarantine.jsonl`.
 
 use crate::adapters::{AnyCrm, Crm, CrmError, HttpCrm, Secret};
-use crate::ledger::{Claim, LedgerError, LedgerRow, Settled, StatusLedger, decide};
+use crate::ports::{Claim, LedgerError, LedgerRow, Settled, StatusLedger, decide};
 use crate::processor::{CrmSync, Settings};
 use crate::update::StatusUpdate;
 use std::path::{Path, PathBuf};
