@@ -2,11 +2,9 @@
 //! refuses for good: after Lambda's retries nothing is lost, nothing regresses, the refused
 //! record is quarantined (SQS on moto) and the rest of its batch goes through.
 
-mod common;
-
-use common::crm_server::{self, Faults};
-use common::events::{self, Rng};
-use common::*;
+use crate::helpers::crm_server::{self, Faults};
+use crate::helpers::events::{self, Rng};
+use crate::helpers::*;
 use crm_sync::adapters::dynamodb::DynamoStatusLedger;
 use crm_sync::processor::metric;
 use crm_sync::{CrmSync, HttpCrm, Settings};

@@ -1,11 +1,9 @@
 //! The main scenario: 1,000 messages' lifecycles, shuffled and duplicated, through moto
 //! Kinesis, the DynamoDB Local ledger and a local HTTP CRM.
 
-mod common;
-
-use common::crm_server::{self, Faults};
-use common::events::{self, Rng};
-use common::*;
+use crate::helpers::crm_server::{self, Faults};
+use crate::helpers::events::{self, Rng};
+use crate::helpers::*;
 use crm_sync::adapters::dynamodb::DynamoStatusLedger;
 use crm_sync::processor::metric;
 use crm_sync::{CrmSync, HttpCrm, Secret, Settings};

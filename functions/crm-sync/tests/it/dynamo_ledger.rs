@@ -1,8 +1,6 @@
 //! The DynamoDB ledger on DynamoDB Local: its conditional writes make the decisions.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use crm_sync::adapters::dynamodb::DynamoStatusLedger;
 use crm_sync::{Claim, ResourceKind, Settled, StatusLedger, StatusUpdate};
 

@@ -1,7 +1,5 @@
 //! The HTTP CRM adapter against a real local server: what it sends and how it reads answers.
 
-mod common;
-
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
