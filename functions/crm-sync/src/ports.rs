@@ -1,5 +1,11 @@
-//! The status ledger: per resource (MessageSid, CallSid), the latest status claimed for the CRM
-//! and whether it reached it. It only moves forward, and it decides what is pushed.
+//! The ports: what the processor needs from the outside world, as traits, and the pure rules
+//! every adapter of a port shares.
+//!
+//! - [`Crm`]: one attempt to write an update to the CRM, failing with a [`CrmError`] that says
+//!   whether a retry may succeed ([`CrmError::from_status`] is the HTTP contract's rule).
+//! - [`StatusLedger`]: per resource (MessageSid, CallSid), the latest status claimed for the CRM
+//!   and whether it reached it. It only moves forward, and it decides what is pushed; every
+//!   ledger (DynamoDB, SQLite, memory) decides with the one rule [`decide`].
 //!
 //! # Why claim, push, then settle
 //!
@@ -18,7 +24,7 @@
 //! - a crash between 2 and 3 makes the retry push the same update again with the same
 //!   `Idempotency-Key` (the CRM deduplicates; this window is one request wide and cannot be
 //!   closed without the CRM taking part in a transaction);
-//! - a redelivered event that was pushed or rejected is a [`Claim::Duplicate`]: never rewritten.
+//! - a redelivered event that was pushed or rejected is a [`LedgerDecision::Duplicate`]: never rewritten.
 //!
 //! The alternative, push first then advance the ledger, needs a read before the push: a
 //! decision made on a read is not atomic with the write, and a crash after the push leaves no
@@ -26,13 +32,85 @@
 //! leaves a visible `pending` state for an operator.
 
 use crate::update::StatusUpdate;
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::time::Duration;
+
+/// One CRM.
+pub trait Crm: Send + Sync {
+    /// One attempt to write `update`; the caller bounds it in time.
+    fn push(&self, update: &StatusUpdate) -> impl Future<Output = Result<(), CrmError>> + Send;
+}
+
+impl<C: Crm> Crm for std::sync::Arc<C> {
+    fn push(&self, update: &StatusUpdate) -> impl Future<Output = Result<(), CrmError>> + Send {
+        (**self).push(update)
+    }
+}
+
+/// Why one attempt to write to the CRM failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum CrmError {
+    #[error("the CRM is throttling (HTTP 429); retried after {retry_after:?}")]
+    Throttled { retry_after: Option<Duration> },
+    #[error("the CRM failed with HTTP {status}; retried")]
+    Server {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    #[error("the CRM did not answer in time; retried")]
+    Timeout,
+    #[error("could not reach the CRM ({0}); check CRM_URL and the network; retried")]
+    Connection(String),
+    #[error("could not authenticate with the CRM ({0}); check its credentials; retried")]
+    Auth(String),
+    #[error(
+        "the CRM refused the update for good (HTTP {status}{detail}); it goes to the quarantine"
+    )]
+    Rejected { status: u16, detail: String },
+}
+
+impl CrmError {
+    /// Whether a later attempt may succeed. Only [`CrmError::Rejected`] is final.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::Rejected { .. })
+    }
+
+    /// The low-cardinality class used as a metric dimension.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Throttled { .. } => "throttled",
+            Self::Server { .. } => "server",
+            Self::Timeout => "timeout",
+            Self::Connection(_) => "connection",
+            Self::Auth(_) => "auth",
+            Self::Rejected { .. } => "rejected",
+        }
+    }
+
+    /// What the CRM asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Throttled { retry_after } | Self::Server { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Classifies an HTTP answer that is not 2xx (README.md, "HTTP contract").
+    pub fn from_status(status: u16, retry_after: Option<Duration>, detail: String) -> Self {
+        match status {
+            429 => Self::Throttled { retry_after },
+            500..=599 => Self::Server {
+                status,
+                retry_after,
+            },
+            _ => Self::Rejected { status, detail },
+        }
+    }
+}
 
 /// What the ledger says about an update.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Claim {
+pub enum LedgerDecision {
     /// It is the resource's pending target now: push it.
     Push,
     /// The resource is already at a later status: skip it.
@@ -60,8 +138,29 @@ impl Settled {
 
 /// The ledger could not be read or written: the record is retried.
 #[derive(Debug, thiserror::Error)]
-#[error("status ledger unavailable ({0}); the record will be retried")]
-pub struct LedgerError(pub String);
+pub enum LedgerError {
+    /// The store failed; the adapter's error (which names the store) is the source.
+    #[error("status ledger unavailable ({source}); the record will be retried")]
+    Unavailable {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A task panicked while it held an in-process ledger's lock.
+    #[error(
+        "status ledger lock poisoned by a panicked task; the record will be retried \
+         (restart the process if this repeats)"
+    )]
+    Poisoned,
+}
+
+impl LedgerError {
+    /// The store failed with `source`.
+    pub fn unavailable(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable {
+            source: Box::new(source),
+        }
+    }
+}
 
 pub trait StatusLedger: Send + Sync {
     /// Records `update` as the pending target when it moves its resource forward, or when it is
@@ -69,7 +168,7 @@ pub trait StatusLedger: Send + Sync {
     fn claim(
         &self,
         update: &StatusUpdate,
-    ) -> impl Future<Output = Result<Claim, LedgerError>> + Send;
+    ) -> impl Future<Output = Result<LedgerDecision, LedgerError>> + Send;
 
     /// Marks `update` settled if it is still its resource's target (else does nothing).
     fn settle(
@@ -83,7 +182,7 @@ impl<L: StatusLedger> StatusLedger for std::sync::Arc<L> {
     fn claim(
         &self,
         update: &StatusUpdate,
-    ) -> impl Future<Output = Result<Claim, LedgerError>> + Send {
+    ) -> impl Future<Output = Result<LedgerDecision, LedgerError>> + Send {
         (**self).claim(update)
     }
 
@@ -108,18 +207,18 @@ pub struct LedgerRow {
 }
 
 /// The decision every ledger makes, given the current row.
-pub fn decide(current: Option<&LedgerRow>, update: &StatusUpdate) -> Claim {
+pub fn decide(current: Option<&LedgerRow>, update: &StatusUpdate) -> LedgerDecision {
     match current {
-        None => Claim::Push,
+        None => LedgerDecision::Push,
         Some(row) if row.event_id == update.event_id => {
             if row.state == "pending" {
-                Claim::Push
+                LedgerDecision::Push
             } else {
-                Claim::Duplicate
+                LedgerDecision::Duplicate
             }
         }
-        Some(row) if update.is_ahead_of(row.rank, row.event_time_ms) => Claim::Push,
-        Some(_) => Claim::Stale,
+        Some(row) if update.is_ahead_of(row.rank, row.event_time_ms) => LedgerDecision::Push,
+        Some(_) => LedgerDecision::Stale,
     }
 }
 
@@ -135,42 +234,19 @@ impl LedgerRow {
     }
 }
 
-/// A ledger in memory, for unit tests and benchmarks.
-#[derive(Debug, Default)]
-pub struct MemoryStatusLedger {
-    rows: Mutex<HashMap<String, LedgerRow>>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl MemoryStatusLedger {
-    pub fn row(&self, sid: &str) -> Option<LedgerRow> {
-        self.rows.lock().ok()?.get(sid).cloned()
-    }
-}
-
-impl StatusLedger for MemoryStatusLedger {
-    async fn claim(&self, update: &StatusUpdate) -> Result<Claim, LedgerError> {
-        let mut rows = self
-            .rows
-            .lock()
-            .map_err(|_| LedgerError("lock poisoned".into()))?;
-        let claim = decide(rows.get(&update.sid), update);
-        if claim == Claim::Push {
-            rows.insert(update.sid.clone(), LedgerRow::pending(update));
+    #[test]
+    fn status_codes_are_classified_as_the_contract_says() {
+        assert!(CrmError::from_status(429, None, String::new()).is_retryable());
+        assert!(CrmError::from_status(503, None, String::new()).is_retryable());
+        assert!(CrmError::from_status(500, None, String::new()).is_retryable());
+        for status in [400, 401, 403, 404, 409, 422] {
+            let e = CrmError::from_status(status, None, String::new());
+            assert!(!e.is_retryable(), "{status}");
+            assert_eq!(e.class(), "rejected");
         }
-        Ok(claim)
-    }
-
-    async fn settle(&self, update: &StatusUpdate, outcome: Settled) -> Result<(), LedgerError> {
-        let mut rows = self
-            .rows
-            .lock()
-            .map_err(|_| LedgerError("lock poisoned".into()))?;
-        if let Some(row) = rows
-            .get_mut(&update.sid)
-            .filter(|r| r.event_id == update.event_id)
-        {
-            row.state = outcome.as_str().into();
-        }
-        Ok(())
     }
 }

@@ -1,18 +1,28 @@
-//! CRM adapters behind one trait. An adapter makes one attempt; the processor retries
-//! (with backoff honouring Retry-After, within the invocation's deadline).
+//! The adapters: one file per backend behind the ports of [`crate::ports`].
+//!
+//! - Status ledgers: [`dynamodb`] (AWS), [`sqlite`] (`twilio-events serve`, feature `local`),
+//!   [`memory`] (tests and benchmarks, feature `testing`).
+//! - CRMs: [`http_crm`] (the generic HTTP contract), [`salesforce`], [`jsonl_crm`] (a file, for
+//!   `twilio-events serve`), and [`AnyCrm`], the one configuration chooses.
+//!
+//! A CRM adapter makes one attempt; the processor retries (with backoff honouring Retry-After,
+//! within the invocation's deadline).
 
 pub mod dynamodb;
-mod http_crm;
-mod salesforce;
+pub mod http_crm;
+#[cfg(feature = "local")]
+pub mod jsonl_crm;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
+pub mod salesforce;
 #[cfg(feature = "local")]
 pub mod sqlite;
 
-pub use http_crm::HttpCrm;
-pub use salesforce::{SalesforceCrm, SalesforceSettings};
-
+use crate::ports::{Crm, CrmError};
 use crate::update::StatusUpdate;
+use http_crm::{BaseUrlError, HttpCrm};
+use salesforce::SalesforceCrm;
 use std::fmt;
-use std::future::Future;
 use std::time::Duration;
 
 /// A credential: `Debug` and `Display` never show it.
@@ -35,73 +45,55 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Why one attempt to write to the CRM failed.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum CrmError {
-    #[error("the CRM is throttling (HTTP 429); retried after {retry_after:?}")]
-    Throttled { retry_after: Option<Duration> },
-    #[error("the CRM failed with HTTP {status}; retried")]
-    Server {
-        status: u16,
-        retry_after: Option<Duration>,
-    },
-    #[error("the CRM did not answer in time; retried")]
-    Timeout,
-    #[error("could not reach the CRM ({0}); check CRM_URL and the network; retried")]
-    Connection(String),
-    #[error("could not authenticate with the CRM ({0}); check its credentials; retried")]
-    Auth(String),
-    #[error(
-        "the CRM refused the update for good (HTTP {status}{detail}); it goes to the quarantine"
-    )]
-    Rejected { status: u16, detail: String },
+/// Why a CRM adapter could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum CrmBuildError {
+    #[error("the CRM's base URL {0}")]
+    BaseUrl(#[from] BaseUrlError),
+    #[error("cannot build the HTTP client ({0}); check the TLS setup of this host")]
+    HttpClient(#[source] reqwest::Error),
 }
 
-impl CrmError {
-    /// Whether a later attempt may succeed. Only [`CrmError::Rejected`] is final.
-    pub fn is_retryable(&self) -> bool {
-        !matches!(self, Self::Rejected { .. })
-    }
+/// The CRM chosen by configuration.
+#[derive(Debug)]
+pub enum AnyCrm {
+    Http(HttpCrm),
+    Salesforce(Box<SalesforceCrm>),
+    #[cfg(feature = "local")]
+    Jsonl(jsonl_crm::JsonlCrm),
+}
 
-    /// The low-cardinality class used as a metric dimension.
-    pub fn class(&self) -> &'static str {
+impl Crm for AnyCrm {
+    async fn push(&self, update: &StatusUpdate) -> Result<(), CrmError> {
         match self {
-            Self::Throttled { .. } => "throttled",
-            Self::Server { .. } => "server",
-            Self::Timeout => "timeout",
-            Self::Connection(_) => "connection",
-            Self::Auth(_) => "auth",
-            Self::Rejected { .. } => "rejected",
+            Self::Http(c) => c.push(update).await,
+            Self::Salesforce(c) => c.push(update).await,
+            #[cfg(feature = "local")]
+            Self::Jsonl(c) => c.push(update).await,
         }
     }
+}
 
-    /// What the CRM asked us to wait, if it did.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Self::Throttled { retry_after } | Self::Server { retry_after, .. } => *retry_after,
-            _ => None,
-        }
-    }
+/// The HTTP client every adapter uses: rustls, connection pool, bounded connect time.
+fn http_client() -> Result<reqwest::Client, CrmBuildError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!(
+            "twilio-events-crm-sync/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build()
+        .map_err(CrmBuildError::HttpClient)
+}
 
-    /// Classifies an HTTP answer that is not 2xx.
-    pub fn from_status(status: u16, retry_after: Option<Duration>, detail: String) -> Self {
-        match status {
-            429 => Self::Throttled { retry_after },
-            500..=599 => Self::Server {
-                status,
-                retry_after,
-            },
-            _ => Self::Rejected { status, detail },
-        }
-    }
-
-    pub(crate) fn from_reqwest(e: reqwest::Error) -> Self {
-        if e.is_timeout() {
-            Self::Timeout
-        } else {
-            // Without the URL: it may carry credentials.
-            Self::Connection(e.without_url().to_string())
-        }
+/// A request that got no HTTP answer.
+fn unanswered(e: reqwest::Error) -> CrmError {
+    if e.is_timeout() {
+        CrmError::Timeout
+    } else {
+        // Without the URL: it may carry credentials.
+        CrmError::Connection(e.without_url().to_string())
     }
 }
 
@@ -117,7 +109,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
-pub(crate) fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
@@ -125,66 +117,9 @@ pub(crate) fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option
         .and_then(parse_retry_after)
 }
 
-/// One CRM.
-pub trait Crm: Send + Sync {
-    /// One attempt to write `update`; the caller bounds it in time.
-    fn push(&self, update: &StatusUpdate) -> impl Future<Output = Result<(), CrmError>> + Send;
-}
-
-impl<C: Crm> Crm for std::sync::Arc<C> {
-    fn push(&self, update: &StatusUpdate) -> impl Future<Output = Result<(), CrmError>> + Send {
-        (**self).push(update)
-    }
-}
-
-/// The CRM chosen by configuration.
-#[derive(Debug)]
-pub enum AnyCrm {
-    Http(HttpCrm),
-    Salesforce(Box<SalesforceCrm>),
-    #[cfg(feature = "local")]
-    Jsonl(sqlite::JsonlCrm),
-}
-
-impl Crm for AnyCrm {
-    async fn push(&self, update: &StatusUpdate) -> Result<(), CrmError> {
-        match self {
-            Self::Http(c) => c.push(update).await,
-            Self::Salesforce(c) => c.push(update).await,
-            #[cfg(feature = "local")]
-            Self::Jsonl(c) => c.push(update).await,
-        }
-    }
-}
-
-/// The HTTP client every adapter uses: rustls, connection pool, bounded connect time.
-pub(crate) fn http_client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .user_agent(concat!(
-            "twilio-events-crm-sync/",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .build()
-        .map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_codes_are_classified_as_the_contract_says() {
-        assert!(CrmError::from_status(429, None, String::new()).is_retryable());
-        assert!(CrmError::from_status(503, None, String::new()).is_retryable());
-        assert!(CrmError::from_status(500, None, String::new()).is_retryable());
-        for status in [400, 401, 403, 404, 409, 422] {
-            let e = CrmError::from_status(status, None, String::new());
-            assert!(!e.is_retryable(), "{status}");
-            assert_eq!(e.class(), "rejected");
-        }
-    }
 
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {

@@ -7,7 +7,7 @@ use crate::helpers::events::{self, Rng};
 use crate::helpers::*;
 use crm_sync::adapters::dynamodb::DynamoStatusLedger;
 use crm_sync::processor::metric;
-use crm_sync::{CrmSync, HttpCrm, Settings};
+use crm_sync::{CrmSync, HttpCrm, SyncSettings};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use twilio_events::metrics::MemorySink;
@@ -61,7 +61,7 @@ async fn a_flaky_crm_loses_nothing_and_a_refused_record_is_quarantined_while_its
         HttpCrm::new(&server.url, None).unwrap(),
         SqsQuarantine::new(sqs.clone(), &queue_url),
         MemorySink::default(),
-        Settings {
+        SyncSettings {
             concurrency: 16,
             attempt_timeout: Duration::from_millis(300),
             max_attempts: 3,

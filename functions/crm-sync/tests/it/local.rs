@@ -2,7 +2,8 @@
 
 use crate::helpers::crm_server::{self, Faults};
 use crate::helpers::events;
-use crm_sync::adapters::sqlite::{JsonlCrm, local_processor};
+use crm_sync::adapters::jsonl_crm::JsonlCrm;
+use crm_sync::startup::local_processor;
 use std::time::{Duration, Instant};
 use twilio_events::stream::{BatchProcessor, StreamRecord};
 

@@ -29,13 +29,10 @@ pub async fn spawn_all(
     options: ConsumerOptions,
 ) -> Result<JoinSet<()>, String> {
     let mut consumers = JoinSet::new();
-    let crm = crm_sync::adapters::sqlite::local_processor(
-        data_dir,
-        options.crm_url.clone(),
-        options.crm_token,
-    )
-    .await
-    .map_err(|e| format!("crm-sync: {e}"))?;
+    let crm =
+        crm_sync::startup::local_processor(data_dir, options.crm_url.clone(), options.crm_token)
+            .await
+            .map_err(|e| format!("crm-sync: {e}"))?;
     match &options.crm_url {
         Some(url) => println!("  crm-sync: pushing status changes to {url}"),
         None => println!(
