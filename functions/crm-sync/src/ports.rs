@@ -24,7 +24,8 @@
 //! - a crash between 2 and 3 makes the retry push the same update again with the same
 //!   `Idempotency-Key` (the CRM deduplicates; this window is one request wide and cannot be
 //!   closed without the CRM taking part in a transaction);
-//! - a redelivered event that was pushed or rejected is a [`LedgerDecision::Duplicate`]: never rewritten.
+//! - a redelivered event that was pushed or rejected is a [`LedgerDecision::Duplicate`]: never
+//!   rewritten.
 //!
 //! The alternative, push first then advance the ledger, needs a read before the push: a
 //! decision made on a read is not atomic with the write, and a crash after the push leaves no
@@ -162,6 +163,8 @@ impl LedgerError {
     }
 }
 
+/// The per-resource record of the latest status, which only moves forward and decides what is
+/// pushed (claim, push, settle: see the module documentation).
 pub trait StatusLedger: Send + Sync {
     /// Records `update` as the pending target when it moves its resource forward, or when it is
     /// already the pending target (a retry).

@@ -1,5 +1,5 @@
 //! Wiring: the adapters the configuration asks for, each built once. [`aws_processor`] is what
-//! the Lambda function runs; [`local_processor`] (feature `local`) is the same processor over a
+//! the Lambda function runs; `local_processor` (feature `local`) is the same processor over a
 //! data directory, for `twilio-events serve`.
 
 use crate::adapters::dynamodb::DynamoStatusLedger;

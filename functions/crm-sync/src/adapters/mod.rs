@@ -1,9 +1,9 @@
 //! The adapters: one file per backend behind the ports of [`crate::ports`].
 //!
-//! - Status ledgers: [`dynamodb`] (AWS), [`sqlite`] (`twilio-events serve`, feature `local`),
-//!   [`memory`] (tests and benchmarks, feature `testing`).
-//! - CRMs: [`http_crm`] (the generic HTTP contract), [`salesforce`], [`jsonl_crm`] (a file, for
-//!   `twilio-events serve`), and [`AnyCrm`], the one configuration chooses.
+//! - Status ledgers: [`dynamodb`] (AWS), `sqlite` (`twilio-events serve`, feature `local`),
+//!   `memory` (tests and benchmarks, feature `testing`).
+//! - CRMs: [`http_crm`] (the generic HTTP contract), [`salesforce`], `jsonl_crm` (a file, for
+//!   `twilio-events serve`, feature `local`), and [`AnyCrm`], the one configuration chooses.
 //!
 //! A CRM adapter makes one attempt; the processor retries (with backoff honouring Retry-After,
 //! within the invocation's deadline).
