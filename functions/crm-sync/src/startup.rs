@@ -15,9 +15,8 @@ use twilio_events::secrets_manager::{SecretReadError, read_secret_string};
 /// Why the processor could not be built from a valid configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// Boxed: the SDK's error is large, and this is returned once, at start.
     #[error(transparent)]
-    Secret(Box<SecretReadError>),
+    Secret(#[from] SecretReadError),
     /// `setting` is the variable or flag that gave the CRM's address.
     #[error("invalid {setting}: {source}")]
     Crm {
@@ -38,12 +37,6 @@ pub enum StartupError {
     #[cfg(feature = "local")]
     #[error(transparent)]
     Ledger(#[from] crate::adapters::sqlite::SqliteError),
-}
-
-impl From<SecretReadError> for StartupError {
-    fn from(e: SecretReadError) -> Self {
-        Self::Secret(Box::new(e))
-    }
 }
 
 /// A credential's value: as configured, or the string of a Secrets Manager secret.
