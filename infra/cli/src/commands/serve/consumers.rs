@@ -30,7 +30,7 @@ pub async fn spawn_all(
 ) -> Result<JoinSet<()>, String> {
     let mut consumers = JoinSet::new();
     let crm =
-        crm_sync::local::local_processor(data_dir, options.crm_url.clone(), options.crm_token)
+        crm_sync::startup::local_processor(data_dir, options.crm_url.clone(), options.crm_token)
             .await
             .map_err(|e| format!("crm-sync: {e}"))?;
     match &options.crm_url {

@@ -1,7 +1,8 @@
 //! Salesforce: upsert by external id through the REST API, with an OAuth 2.0 client-credentials
 //! token fetched once, cached, and refreshed when Salesforce answers 401 (README.md).
 
-use super::{Crm, CrmError, Secret, http_client, retry_after_header};
+use super::{CrmBuildError, Secret, http_client, retry_after_header, unanswered};
+use crate::ports::{Crm, CrmError};
 use crate::update::{ResourceKind, StatusUpdate};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -71,7 +72,7 @@ impl std::fmt::Debug for SalesforceCrm {
 }
 
 impl SalesforceCrm {
-    pub fn new(settings: SalesforceSettings) -> Result<Self, String> {
+    pub fn new(settings: SalesforceSettings) -> Result<Self, CrmBuildError> {
         Ok(Self {
             client: http_client()?,
             settings,
@@ -106,7 +107,7 @@ impl SalesforceCrm {
             ])
             .send()
             .await
-            .map_err(CrmError::from_reqwest)?;
+            .map_err(unanswered)?;
         let status = response.status();
         if status.as_u16() == 429 || status.is_server_error() {
             return Err(CrmError::from_status(
@@ -184,7 +185,7 @@ impl SalesforceCrm {
             .json(&self.body(update))
             .send()
             .await
-            .map_err(CrmError::from_reqwest)
+            .map_err(unanswered)
     }
 }
 

@@ -1,15 +1,13 @@
 //! The HTTP CRM adapter against a real local server: what it sends and how it reads answers.
 
-mod common;
-
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::put;
 use crm_sync::processor::metric;
 use crm_sync::{
-    Crm, CrmError, CrmSync, HttpCrm, MemoryStatusLedger, ResourceKind, Secret, Settings,
-    StatusUpdate,
+    Crm, CrmError, CrmSync, HttpCrm, MemoryStatusLedger, ResourceKind, Secret, StatusUpdate,
+    SyncSettings,
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -164,9 +162,9 @@ async fn through_the_processor_429_waits_as_asked_and_a_slow_answer_times_out_th
         (200, None, 0),
     ])
     .await;
-    let settings = Settings {
+    let settings = SyncSettings {
         attempt_timeout: Duration::from_millis(300),
-        ..Settings::default()
+        ..SyncSettings::default()
     };
     let sync = CrmSync::with_settings(
         MemoryStatusLedger::default(),

@@ -75,16 +75,13 @@ pub async fn drain_queue(
 /// every record back with GetRecords: one vector per shard, in shard order.
 pub async fn through_kinesis(records: &[(String, Vec<u8>)], shards: i32) -> Vec<Vec<StreamRecord>> {
     use aws_sdk_kinesis::primitives::Blob;
-    use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+    use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+    use std::collections::{BTreeMap, HashMap};
     let client = aws_sdk_kinesis::Client::new(&sdk(&moto()).await);
     let stream = unique("crm-stream");
-    client
-        .create_stream()
-        .stream_name(&stream)
-        .shard_count(shards)
-        .send()
-        .await
-        .expect("create stream");
+    twilio_events_testkit::aws::create_stream(&client, &stream, shards).await;
+    // The shard each partition key went to, as PutRecords reports it.
+    let mut shard_of: HashMap<String, String> = HashMap::new();
     for chunk in records.chunks(500) {
         let entries: Vec<PutRecordsRequestEntry> = chunk
             .iter()
@@ -104,53 +101,27 @@ pub async fn through_kinesis(records: &[(String, Vec<u8>)], shards: i32) -> Vec<
             .await
             .expect("put records");
         assert_eq!(out.failed_record_count.unwrap_or(0), 0);
-    }
-    let shard_ids: Vec<String> = client
-        .list_shards()
-        .stream_name(&stream)
-        .send()
-        .await
-        .unwrap()
-        .shards
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| s.shard_id)
-        .collect();
-    let mut all = Vec::new();
-    for shard in shard_ids {
-        let mut iterator = client
-            .get_shard_iterator()
-            .stream_name(&stream)
-            .shard_id(&shard)
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator;
-        let mut out = Vec::new();
-        while let Some(it) = iterator {
-            let page = client
-                .get_records()
-                .shard_iterator(it)
-                .limit(10_000)
-                .send()
-                .await
-                .unwrap();
-            if page.records.is_empty() {
-                break;
-            }
-            for r in page.records {
-                out.push(StreamRecord {
-                    sequence_number: r.sequence_number,
-                    partition_key: r.partition_key,
-                    data: r.data.into_inner(),
-                    arrived_at: None,
-                });
-            }
-            iterator = page.next_shard_iterator;
+        for ((key, _), result) in chunk.iter().zip(out.records()) {
+            let shard = result.shard_id().expect("a shard id").to_owned();
+            shard_of.insert(key.clone(), shard);
         }
-        all.push(out);
     }
+    // read_stream returns the shards one after the other, each in order: group them back.
+    let mut by_shard: BTreeMap<String, Vec<StreamRecord>> = BTreeMap::new();
+    for (partition_key, data, sequence_number) in
+        twilio_events_testkit::aws::read_stream(&client, &stream).await
+    {
+        by_shard
+            .entry(shard_of[&partition_key].clone())
+            .or_default()
+            .push(StreamRecord {
+                sequence_number,
+                partition_key,
+                data,
+                arrived_at: None,
+            });
+    }
+    let all: Vec<Vec<StreamRecord>> = by_shard.into_values().collect();
     client
         .delete_stream()
         .stream_name(&stream)

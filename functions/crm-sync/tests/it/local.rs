@@ -1,11 +1,9 @@
 //! The `local` feature, as `twilio-events serve` uses it.
-#![cfg(feature = "local")]
 
-mod common;
-
-use common::crm_server::{self, Faults};
-use common::events;
-use crm_sync::local::{JsonlCrm, local_processor};
+use crate::helpers::crm_server::{self, Faults};
+use crate::helpers::events;
+use crm_sync::adapters::jsonl_crm::JsonlCrm;
+use crm_sync::startup::local_processor;
 use std::time::{Duration, Instant};
 use twilio_events::stream::{BatchProcessor, StreamRecord};
 
@@ -23,7 +21,7 @@ fn records(sid: &str, steps: &[(&'static str, u64)]) -> Vec<StreamRecord> {
 }
 
 fn data_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(common::unique("crm-local"));
+    let dir = std::env::temp_dir().join(crate::helpers::unique("crm-local"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

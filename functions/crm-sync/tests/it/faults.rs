@@ -2,14 +2,12 @@
 //! refuses for good: after Lambda's retries nothing is lost, nothing regresses, the refused
 //! record is quarantined (SQS on moto) and the rest of its batch goes through.
 
-mod common;
-
-use common::crm_server::{self, Faults};
-use common::events::{self, Rng};
-use common::*;
-use crm_sync::dynamo::DynamoStatusLedger;
+use crate::helpers::crm_server::{self, Faults};
+use crate::helpers::events::{self, Rng};
+use crate::helpers::*;
+use crm_sync::adapters::dynamodb::DynamoStatusLedger;
 use crm_sync::processor::metric;
-use crm_sync::{CrmSync, HttpCrm, Settings};
+use crm_sync::{CrmSync, HttpCrm, SyncSettings};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use twilio_events::metrics::MemorySink;
@@ -63,7 +61,7 @@ async fn a_flaky_crm_loses_nothing_and_a_refused_record_is_quarantined_while_its
         HttpCrm::new(&server.url, None).unwrap(),
         SqsQuarantine::new(sqs.clone(), &queue_url),
         MemorySink::default(),
-        Settings {
+        SyncSettings {
             concurrency: 16,
             attempt_timeout: Duration::from_millis(300),
             max_attempts: 3,

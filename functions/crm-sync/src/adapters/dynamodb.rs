@@ -2,12 +2,13 @@
 //!
 //! Attributes: `kind`, `status`, `rank` (N), `event_time_ms` (N), `event_id`, `state`
 //! (`pending`/`pushed`/`rejected`), `updated_at` (RFC 3339), `expires_at` (N, epoch seconds, for
-//! the table's TTL). See [`crate::ledger`] for why claim, push, settle.
+//! the table's TTL). See [`crate::ports`] for why claim, push, settle.
 
-use crate::ledger::{Claim, LedgerError, LedgerRow, Settled, StatusLedger, decide};
+use crate::ports::{LedgerDecision, LedgerError, LedgerRow, Settled, StatusLedger, decide};
 use crate::update::StatusUpdate;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::HashMap;
@@ -54,12 +55,29 @@ fn row_from(item: &HashMap<String, AttributeValue>) -> Option<LedgerRow> {
     })
 }
 
-fn ledger_error<E, R>(e: SdkError<E, R>) -> LedgerError
-where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    LedgerError(DisplayErrorContext(e).to_string())
+/// A call on the ledger table failed (the source is the SDK's error, with its cause).
+#[derive(Debug, thiserror::Error)]
+pub enum DynamoDbError {
+    #[error(
+        "DynamoDB UpdateItem on table {table}: {}; check the table and the role's \
+         dynamodb:UpdateItem permission",
+        DisplayErrorContext(.source)
+    )]
+    UpdateItem {
+        table: String,
+        #[source]
+        source: SdkError<UpdateItemError>,
+    },
+    #[error(
+        "DynamoDB GetItem on table {table}: {}; check the table and the role's \
+         dynamodb:GetItem permission",
+        DisplayErrorContext(.source)
+    )]
+    GetItem {
+        table: String,
+        #[source]
+        source: SdkError<GetItemError>,
+    },
 }
 
 impl DynamoStatusLedger {
@@ -68,6 +86,13 @@ impl DynamoStatusLedger {
             client,
             table: table.into(),
         }
+    }
+
+    fn update_failed(&self, source: SdkError<UpdateItemError>) -> LedgerError {
+        LedgerError::unavailable(DynamoDbError::UpdateItem {
+            table: self.table.clone(),
+            source,
+        })
     }
 
     /// The row for `sid` (strongly consistent), for tests and operators.
@@ -80,13 +105,18 @@ impl DynamoStatusLedger {
             .consistent_read(true)
             .send()
             .await
-            .map_err(ledger_error)?;
+            .map_err(|source| {
+                LedgerError::unavailable(DynamoDbError::GetItem {
+                    table: self.table.clone(),
+                    source,
+                })
+            })?;
         Ok(out.item().and_then(row_from))
     }
 }
 
 impl StatusLedger for DynamoStatusLedger {
-    async fn claim(&self, update: &StatusUpdate) -> Result<Claim, LedgerError> {
+    async fn claim(&self, update: &StatusUpdate) -> Result<LedgerDecision, LedgerError> {
         let now = now();
         let result = self
             .client
@@ -118,17 +148,17 @@ impl StatusLedger for DynamoStatusLedger {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Claim::Push),
-            Err(e) => match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => {
+            Ok(_) => Ok(LedgerDecision::Push),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
                     let current = failed.item().and_then(row_from);
                     // The same decision the condition made, to tell a duplicate from a stale one.
                     Ok(match decide(current.as_ref(), update) {
-                        Claim::Duplicate => Claim::Duplicate,
-                        _ => Claim::Stale,
+                        LedgerDecision::Duplicate => LedgerDecision::Duplicate,
+                        _ => LedgerDecision::Stale,
                     })
                 }
-                other => Err(LedgerError(DisplayErrorContext(other).to_string())),
+                _ => Err(self.update_failed(e)),
             },
         }
     }
@@ -148,10 +178,10 @@ impl StatusLedger for DynamoStatusLedger {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) => match e.into_service_error() {
+            Err(e) => match e.as_service_error() {
                 // Superseded by a later status meanwhile: nothing to settle.
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
-                other => Err(LedgerError(DisplayErrorContext(other).to_string())),
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(self.update_failed(e)),
             },
         }
     }

@@ -1,4 +1,7 @@
-//! Twilio events as Kinesis records carry them, and shuffled lifecycles.
+//! Twilio events as Kinesis records carry them (built by the testkit's
+//! `twilio_events_testkit::events`), and shuffled lifecycles.
+
+use twilio_events_testkit::events::StatusEvent;
 
 /// A small deterministic random generator (xorshift64*).
 pub struct Rng(u64);
@@ -35,34 +38,19 @@ pub fn message_sid(i: usize) -> String {
     format!("SM{i:032x}")
 }
 
-/// One status event of a message, as Twilio sends it (the Kinesis sink's `data` is a string
-/// when `as_string`).
+/// One status event of a message, as Twilio sends it, `millis` after the tests' epoch
+/// (2024-05-01T10:00:00Z); the Kinesis sink's `data` is a JSON string when `as_string`.
 pub fn message_event(sid: &str, status: &str, millis: u64, as_string: bool) -> Vec<u8> {
-    let data = serde_json::json!({
-        "messageSid": sid, "messageStatus": status.to_uppercase(),
-        "accountSid": "AC0123456789abcdef0123456789abcdef",
-        "from": "+15550001111", "to": "+15550002222",
-        "errorCode": if matches!(status, "failed" | "undelivered") { serde_json::json!(30003) } else { serde_json::Value::Null },
-        "timestamp": "2024-05-01T10:00:00.000Z",
-    });
     let time = time::OffsetDateTime::from_unix_timestamp_nanos(
         (1_714_557_600_000u64 + millis) as i128 * 1_000_000,
     )
     .unwrap()
     .format(&time::format_description::well_known::Rfc3339)
     .unwrap();
-    serde_json::json!({
-        "specversion": "1.0",
-        "type": format!("com.twilio.messaging.message.{status}"),
-        "source": format!("/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/{sid}.json"),
-        "id": format!("EZ{sid}{status}"),
-        "dataschema": "https://events-schemas.twilio.com/Messaging.MessageStatus/5",
-        "datacontenttype": "application/json",
-        "time": time,
-        "data": if as_string { serde_json::Value::String(data.to_string()) } else { data },
-    })
-    .to_string()
-    .into_bytes()
+    StatusEvent::message(sid, status)
+        .at(&time)
+        .data_as_string(as_string)
+        .to_bytes()
 }
 
 /// The rank docs/twilio.md §5 gives the statuses used here.

@@ -1,10 +1,8 @@
 //! The DynamoDB ledger on DynamoDB Local: its conditional writes make the decisions.
 
-mod common;
-
-use common::*;
-use crm_sync::dynamo::DynamoStatusLedger;
-use crm_sync::{Claim, ResourceKind, Settled, StatusLedger, StatusUpdate};
+use crate::helpers::*;
+use crm_sync::adapters::dynamodb::DynamoStatusLedger;
+use crm_sync::{LedgerDecision, ResourceKind, Settled, StatusLedger, StatusUpdate};
 
 fn update(status: &str, rank: u8, second: u32) -> StatusUpdate {
     StatusUpdate {
@@ -32,22 +30,28 @@ async fn the_ledger_moves_forward_only_and_breaks_ties_by_event_time() {
     let ledger = ledger().await;
     // GIVEN delivered claimed and pushed
     let delivered = update("delivered", 6, 3);
-    assert_eq!(ledger.claim(&delivered).await.unwrap(), Claim::Push);
+    assert_eq!(
+        ledger.claim(&delivered).await.unwrap(),
+        LedgerDecision::Push
+    );
     ledger.settle(&delivered, Settled::Pushed).await.unwrap();
     // WHEN a late sent, the same delivered again, an earlier failed and a later undelivered come
     // THEN only the later undelivered moves it
     assert_eq!(
         ledger.claim(&update("sent", 4, 9)).await.unwrap(),
-        Claim::Stale
+        LedgerDecision::Stale
     );
-    assert_eq!(ledger.claim(&delivered).await.unwrap(), Claim::Duplicate);
+    assert_eq!(
+        ledger.claim(&delivered).await.unwrap(),
+        LedgerDecision::Duplicate
+    );
     assert_eq!(
         ledger.claim(&update("failed", 6, 2)).await.unwrap(),
-        Claim::Stale
+        LedgerDecision::Stale
     );
     assert_eq!(
         ledger.claim(&update("undelivered", 6, 4)).await.unwrap(),
-        Claim::Push
+        LedgerDecision::Push
     );
     let row = ledger.row(&delivered.sid).await.unwrap().unwrap();
     assert_eq!(
@@ -67,17 +71,20 @@ async fn a_pending_claim_left_by_a_crash_is_claimed_again_by_its_own_event_only(
     let ledger = ledger().await;
     // GIVEN read claimed, then the process died before pushing
     let read = update("read", 7, 5);
-    assert_eq!(ledger.claim(&read).await.unwrap(), Claim::Push);
+    assert_eq!(ledger.claim(&read).await.unwrap(), LedgerDecision::Push);
     // WHEN the retry claims the same event THEN it is to be pushed again
-    assert_eq!(ledger.claim(&read).await.unwrap(), Claim::Push);
+    assert_eq!(ledger.claim(&read).await.unwrap(), LedgerDecision::Push);
     // AND an older event is still stale
     assert_eq!(
         ledger.claim(&update("delivered", 6, 3)).await.unwrap(),
-        Claim::Stale
+        LedgerDecision::Stale
     );
     // AND once settled, the event is a duplicate
     ledger.settle(&read, Settled::Rejected).await.unwrap();
-    assert_eq!(ledger.claim(&read).await.unwrap(), Claim::Duplicate);
+    assert_eq!(
+        ledger.claim(&read).await.unwrap(),
+        LedgerDecision::Duplicate
+    );
     assert_eq!(
         ledger.row(&read.sid).await.unwrap().unwrap().state,
         "rejected"

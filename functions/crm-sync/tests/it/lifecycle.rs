@@ -1,14 +1,12 @@
 //! The main scenario: 1,000 messages' lifecycles, shuffled and duplicated, through moto
 //! Kinesis, the DynamoDB Local ledger and a local HTTP CRM.
 
-mod common;
-
-use common::crm_server::{self, Faults};
-use common::events::{self, Rng};
-use common::*;
-use crm_sync::dynamo::DynamoStatusLedger;
+use crate::helpers::crm_server::{self, Faults};
+use crate::helpers::events::{self, Rng};
+use crate::helpers::*;
+use crm_sync::adapters::dynamodb::DynamoStatusLedger;
 use crm_sync::processor::metric;
-use crm_sync::{CrmSync, HttpCrm, Secret, Settings};
+use crm_sync::{CrmSync, HttpCrm, Secret, SyncSettings};
 use std::collections::HashMap;
 use std::time::Duration;
 use twilio_events::metrics::MemorySink;
@@ -104,9 +102,9 @@ async fn a_shuffled_duplicated_lifecycle_of_1000_messages_ends_with_each_final_s
         HttpCrm::new(&server.url, Some(Secret::new("s3cret"))).unwrap(),
         SqsQuarantine::new(sqs.clone(), &queue_url),
         MemorySink::default(),
-        Settings {
+        SyncSettings {
             concurrency: 32,
-            ..Settings::default()
+            ..SyncSettings::default()
         },
     );
 
