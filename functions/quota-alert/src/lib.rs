@@ -13,8 +13,8 @@
 //!   `twilio-events serve`.
 
 pub mod alert;
+pub mod adapters;
 pub mod config;
-pub mod dynamo;
 pub mod fixtures;
 pub mod lambda;
 #[cfg(feature = "local")]
@@ -26,7 +26,7 @@ pub mod window;
 
 pub use alert::{Alert, AlertPublisher, MemoryPublisher, PublishError};
 pub use config::{Config, ConfigError, ConfigSource, Counts, Quota, WindowKind};
-pub use dynamo::DynamoUsageCounter;
+pub use adapters::dynamodb::DynamoUsageCounter;
 pub use lambda::run;
 pub use processor::{EventOutcome, ProcessError, QuotaAlert, SERVICE};
 pub use sns::SnsAlertPublisher;

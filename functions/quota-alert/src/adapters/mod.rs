@@ -1,0 +1,3 @@
+//! One file per backend the ports are implemented for.
+
+pub mod dynamodb;
