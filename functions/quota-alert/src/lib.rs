@@ -12,24 +12,23 @@
 //! - Adapters: [`DynamoUsageCounter`], [`SnsAlertPublisher`]; [`local`] (feature `local`) for
 //!   `twilio-events serve`.
 
-pub mod alert;
 pub mod adapters;
+pub mod alert;
 pub mod config;
 pub mod fixtures;
 pub mod lambda;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod processor;
-pub mod sns;
 pub mod store;
 pub mod window;
 
+pub use adapters::dynamodb::DynamoUsageCounter;
+pub use adapters::sns::SnsAlertPublisher;
 pub use alert::{Alert, AlertPublisher, MemoryPublisher, PublishError};
 pub use config::{Config, ConfigError, ConfigSource, Counts, Quota, WindowKind};
-pub use adapters::dynamodb::DynamoUsageCounter;
 pub use lambda::run;
 pub use processor::{EventOutcome, ProcessError, QuotaAlert, SERVICE};
-pub use sns::SnsAlertPublisher;
 pub use store::{AlertLedger, MemoryStore, StoreError, UsageCounter};
 
 /// The Lambda's settings besides the quota document (see [`ConfigSource::from_env`]).

@@ -1,3 +1,4 @@
 //! One file per backend the ports are implemented for.
 
 pub mod dynamodb;
+pub mod sns;
