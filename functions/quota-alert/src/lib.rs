@@ -18,7 +18,7 @@ pub mod config;
 pub mod fixtures;
 pub mod lambda;
 #[cfg(feature = "local")]
-pub mod local;
+pub use adapters::sqlite as local;
 pub mod processor;
 pub mod store;
 pub mod window;

@@ -2,3 +2,5 @@
 
 pub mod dynamodb;
 pub mod sns;
+#[cfg(feature = "local")]
+pub mod sqlite;
