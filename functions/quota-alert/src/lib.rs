@@ -19,8 +19,8 @@ pub mod fixtures;
 pub mod lambda;
 #[cfg(feature = "local")]
 pub use adapters::sqlite as local;
+pub mod ports;
 pub mod processor;
-pub mod store;
 pub mod window;
 
 pub use adapters::dynamodb::DynamoUsageCounter;
@@ -28,8 +28,8 @@ pub use adapters::sns::SnsAlertPublisher;
 pub use alert::{Alert, AlertPublisher, MemoryPublisher, PublishError};
 pub use config::{Config, ConfigError, ConfigSource, Counts, Quota, WindowKind};
 pub use lambda::run;
+pub use ports::{AlertLedger, MemoryStore, StoreError, UsageCounter};
 pub use processor::{EventOutcome, ProcessError, QuotaAlert, SERVICE};
-pub use store::{AlertLedger, MemoryStore, StoreError, UsageCounter};
 
 /// The Lambda's settings besides the quota document (see [`ConfigSource::from_env`]).
 #[derive(Clone, Debug, PartialEq, Eq)]

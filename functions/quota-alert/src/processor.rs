@@ -3,7 +3,7 @@
 
 use crate::alert::{Alert, AlertPublisher, PublishError, number, percent};
 use crate::config::{Config, Counts, Quota};
-use crate::store::{AlertClaim, AlertLedger, Claim, Increment, Recorded, StoreError, UsageCounter};
+use crate::ports::{AlertClaim, AlertLedger, Claim, Increment, Recorded, StoreError, UsageCounter};
 use crate::window::{WindowSpan, forecast_exhausted_at, rfc3339};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -175,7 +175,7 @@ where
                     // (DynamoDB, DynamoDB Local) would delete the counter mid-count.
                     expires_at: span
                         .bucket_expiry()
-                        .max(crate::store::wall_clock() + EVENT_MEMORY_S),
+                        .max(crate::ports::wall_clock() + EVENT_MEMORY_S),
                 }),
                 Contribution::Gauge { .. } => None,
             })
@@ -186,7 +186,7 @@ where
                 .filter_map(|(_, _, span)| span.end)
                 .max()
                 .map_or(0, |end| end + DAY_S)
-                .max(crate::store::wall_clock() + EVENT_MEMORY_S);
+                .max(crate::ports::wall_clock() + EVENT_MEMORY_S);
             // A duplicate adds nothing, but its quotas are still checked below: if the first
             // delivery counted and then failed to publish, the retry sends the alert.
             outcome.duplicate = self
@@ -263,7 +263,7 @@ where
             key: key.clone(),
             at,
             rearm_at,
-            lease_until: crate::store::wall_clock() + CLAIM_LEASE_S,
+            lease_until: crate::ports::wall_clock() + CLAIM_LEASE_S,
             claim_id: format!(
                 "{}-{}-{}",
                 std::process::id(),
@@ -509,7 +509,7 @@ where
             }
             let fallback = record
                 .arrived_at
-                .map_or_else(crate::store::wall_clock, |t| t.unix_timestamp());
+                .map_or_else(crate::ports::wall_clock, |t| t.unix_timestamp());
             let result = match std::str::from_utf8(&record.data)
                 .map_err(|e| e.to_string())
                 .and_then(|text| CloudEvent::parse(text).map_err(|e| e.to_string()))

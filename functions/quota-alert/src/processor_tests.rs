@@ -4,7 +4,7 @@ use super::*;
 use crate::alert::MemoryPublisher;
 use crate::fixtures::records;
 use crate::fixtures::{self, ACCOUNT};
-use crate::store::MemoryStore;
+use crate::ports::MemoryStore;
 use time::OffsetDateTime;
 use time::macros::datetime;
 use twilio_events::metrics::MemorySink;

@@ -10,7 +10,7 @@
 //! (`attribute_not_exists(pk) OR expires_at < :now`, since TTL deletion lags) and an `ADD` per
 //! counter. Expiry is checked in the condition, never left to TTL.
 
-use crate::store::{
+use crate::ports::{
     AlertClaim, AlertLedger, Claim, Increment, Recorded, StoreError, UsageCounter, wall_clock,
 };
 use aws_sdk_dynamodb::Client;

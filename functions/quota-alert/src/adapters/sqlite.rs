@@ -3,10 +3,10 @@
 
 use crate::alert::{Alert, AlertPublisher, PublishError};
 use crate::config::{Config, ConfigError};
-use crate::processor::QuotaAlert;
-use crate::store::{
+use crate::ports::{
     AlertClaim, AlertLedger, Claim, Increment, Recorded, StoreError, UsageCounter, wall_clock,
 };
+use crate::processor::QuotaAlert;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
