@@ -14,13 +14,14 @@
 
 pub mod adapters;
 pub mod alert;
-pub mod config;
+pub use quotas::parse as config;
 pub mod fixtures;
 pub mod lambda;
 #[cfg(feature = "local")]
 pub use adapters::sqlite as local;
 pub mod ports;
 pub mod processor;
+pub mod quotas;
 pub mod window;
 
 pub use adapters::dynamodb::DynamoUsageCounter;
