@@ -3,9 +3,7 @@
 //! DynamoDB Local (AWS's own engine, also started by services.sh): moto deep-copies the whole
 //! table on every TransactWriteItems, which makes a thousand transactions take over a minute.
 
-mod common;
-
-use common::{AlertInbox, aws, through_kinesis, unique};
+use crate::helpers::{AlertInbox, aws, through_kinesis, unique};
 use quota_alert::fixtures::records;
 use quota_alert::fixtures::{self, ACCOUNT};
 use quota_alert::{
@@ -44,7 +42,7 @@ async fn setup_with(engine: Dynamo, name: &str, quotas: &str) -> Setup {
     let table = unique(name);
     let dynamo = match engine {
         Dynamo::Moto => aws_sdk_dynamodb::Client::new(&aws),
-        Dynamo::Local => common::dynamodb_local().await,
+        Dynamo::Local => crate::helpers::dynamodb_local().await,
     };
     let counter = DynamoUsageCounter::new(dynamo.clone(), &table);
     counter.create_table().await.expect("create table");
