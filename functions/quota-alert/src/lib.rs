@@ -15,21 +15,21 @@
 pub mod adapters;
 pub mod alert;
 pub use quotas::parse as config;
+#[cfg(any(test, feature = "testing"))]
 pub mod fixtures;
 pub mod lambda;
-#[cfg(feature = "local")]
-pub use adapters::sqlite as local;
 pub mod ports;
 pub mod processor;
 pub mod quotas;
+pub mod startup;
 pub mod window;
 
 pub use adapters::dynamodb::DynamoUsageCounter;
 pub use adapters::sns::SnsAlertPublisher;
-pub use alert::{Alert, AlertPublisher, MemoryPublisher, PublishError};
+pub use alert::Alert;
 pub use config::{Config, ConfigError, ConfigSource, Counts, Quota, WindowKind};
 pub use lambda::run;
-pub use ports::{AlertLedger, MemoryStore, StoreError, UsageCounter};
+pub use ports::{AlertLedger, AlertPublisher, PublishError, StoreError, UsageCounter};
 pub use processor::{EventOutcome, ProcessError, QuotaAlert, SERVICE};
 
 /// The Lambda's settings besides the quota document (see [`ConfigSource::from_env`]).

@@ -1,9 +1,12 @@
 //! The core: for each record of a batch, which quotas the event counts for, idempotent
 //! counting, threshold checks, alerts once per quota, window and threshold, and EMF metrics.
 
-use crate::alert::{Alert, AlertPublisher, PublishError, number, percent};
+use crate::alert::{Alert, number, percent};
 use crate::config::{Config, Counts, Quota};
-use crate::ports::{AlertClaim, AlertLedger, Claim, Increment, Recorded, StoreError, UsageCounter};
+use crate::ports::{
+    AlertClaim, AlertLedger, AlertPublisher, Claim, Increment, PublishError, Recorded, StoreError,
+    UsageCounter,
+};
 use crate::window::{WindowSpan, forecast_exhausted_at, rfc3339};
 use std::collections::HashMap;
 use std::sync::Mutex;

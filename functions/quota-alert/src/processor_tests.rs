@@ -1,10 +1,9 @@
 //! The core against in-memory fakes: counting, windows, alert-once, failures.
 
 use super::*;
-use crate::alert::MemoryPublisher;
+use crate::adapters::memory::{MemoryPublisher, MemoryStore};
 use crate::fixtures::records;
 use crate::fixtures::{self, ACCOUNT};
-use crate::ports::MemoryStore;
 use time::OffsetDateTime;
 use time::macros::datetime;
 use twilio_events::metrics::MemorySink;

@@ -1,7 +1,8 @@
 //! The SNS adapter: one message per alert, its JSON as the body, with `quota`, `threshold` and
 //! `window` as message attributes so that subscriptions can filter (e.g. 100% to on-call only).
 
-use crate::alert::{Alert, AlertPublisher, PublishError};
+use crate::alert::Alert;
+use crate::ports::{AlertPublisher, PublishError};
 use aws_sdk_sns::Client;
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;

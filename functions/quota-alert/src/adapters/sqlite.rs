@@ -1,44 +1,12 @@
-//! quota-alert inside `twilio-events serve --quotas FILE`: the same core, with a SQLite store
-//! in the data directory and alerts printed to stderr and appended to `<data-dir>/alerts.jsonl`.
+//! The SQLite adapter of `twilio-events serve --quotas FILE`: counters, event ids and alert
+//! claims in one database in the data directory.
 
-use crate::alert::{Alert, AlertPublisher, PublishError};
-use crate::config::{Config, ConfigError};
 use crate::ports::{
     AlertClaim, AlertLedger, Claim, Increment, Recorded, StoreError, UsageCounter, wall_clock,
 };
-use crate::processor::QuotaAlert;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
-use twilio_events::jsonl::JsonLines;
-use twilio_events::metrics::NoMetrics;
-use twilio_events::quarantine::FileQuarantine;
-use twilio_events::stream::BatchProcessor;
-
-/// Setting up the local processor failed.
-#[derive(Debug, thiserror::Error)]
-pub enum LocalError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Builds the whole quota-alert processor for `serve`: the quotas from `quotas_file` (validated:
-/// a bad file fails here, naming the field), counters in `<data_dir>/quota-alert.sqlite`, alerts
-/// to stderr and `<data_dir>/alerts.jsonl`, malformed records to `<data_dir>/quarantine.jsonl`.
-pub fn local_processor(
-    data_dir: &Path,
-    quotas_file: &Path,
-) -> Result<impl BatchProcessor + use<>, LocalError> {
-    let config = Config::from_file(quotas_file)?;
-    let store = SqliteUsageCounter::open(&data_dir.join("quota-alert.sqlite"))?;
-    let publisher = FileAlertPublisher::new(data_dir.join("alerts.jsonl"));
-    let quarantine = FileQuarantine::new(data_dir.join("quarantine.jsonl"));
-    Ok(QuotaAlert::new(
-        config, store, publisher, NoMetrics, quarantine,
-    ))
-}
 
 /// Counters, event ids and alert claims in SQLite (WAL), with the DynamoDB adapter's contract.
 #[derive(Debug)]
@@ -201,39 +169,5 @@ impl AlertLedger for SqliteUsageCounter {
             )
             .map(|_| ())
         })
-    }
-}
-
-/// Prints each alert to stderr and appends its JSON to a file, one object a line.
-#[derive(Debug)]
-pub struct FileAlertPublisher {
-    file: JsonLines<Alert>,
-}
-
-impl FileAlertPublisher {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self {
-            file: JsonLines::new(path),
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        self.file.path()
-    }
-
-    /// Every alert written so far.
-    pub fn alerts(&self) -> Vec<Alert> {
-        self.file.read_all()
-    }
-}
-
-impl AlertPublisher for FileAlertPublisher {
-    async fn publish(&self, alert: &Alert) -> Result<(), PublishError> {
-        self.file.append(alert).map_err(|detail| PublishError {
-            quota: alert.quota.clone(),
-            detail,
-        })?;
-        eprintln!("quota alert: {}", alert.summary);
-        Ok(())
     }
 }

@@ -1,8 +1,9 @@
 //! The EMF documents quota-alert writes, checked against the Embedded Metric Format
 //! specification: structure, units, and dimensions that stay low-cardinality.
 
+use quota_alert::adapters::memory::{MemoryPublisher, MemoryStore};
 use quota_alert::fixtures;
-use quota_alert::{Config, MemoryPublisher, MemoryStore, QuotaAlert};
+use quota_alert::{Config, QuotaAlert};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -1,8 +1,9 @@
 //! The Lambda handler: a Kinesis event as Lambda delivers it in, a partial batch response out.
 
 use base64::Engine as _;
+use quota_alert::adapters::memory::{MemoryPublisher, MemoryStore};
 use quota_alert::fixtures;
-use quota_alert::{Config, MemoryPublisher, MemoryStore, QuotaAlert};
+use quota_alert::{Config, QuotaAlert};
 use std::time::{Duration, SystemTime};
 use time::macros::datetime;
 use twilio_events::metrics::NoMetrics;

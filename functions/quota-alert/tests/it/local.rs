@@ -4,7 +4,7 @@
 
 use quota_alert::fixtures;
 use quota_alert::fixtures::records;
-use quota_alert::local::{LocalError, local_processor};
+use quota_alert::startup::{LocalError, local_processor};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use time::macros::datetime;
