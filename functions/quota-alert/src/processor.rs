@@ -2,11 +2,11 @@
 //! counting, threshold checks, alerts once per quota, window and threshold, and EMF metrics.
 
 use crate::alert::{Alert, number, percent};
-use crate::config::{Config, Counts, Quota};
 use crate::ports::{
     AlertClaim, AlertLedger, AlertPublisher, Claim, Increment, PublishError, Recorded, StoreError,
     UsageCounter,
 };
+use crate::quotas::{Counts, Quota, Quotas};
 use crate::window::{WindowSpan, forecast_exhausted_at, rfc3339};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -92,9 +92,9 @@ where
     M: MetricsSink,
     Q: Quarantine,
 {
-    pub fn new(config: Config, store: C, publisher: A, metrics: M, quarantine: Q) -> Self {
+    pub fn new(quotas: Quotas, store: C, publisher: A, metrics: M, quarantine: Q) -> Self {
         Self {
-            quotas: config.quotas,
+            quotas: quotas.into_vec(),
             store,
             publisher,
             metrics,
