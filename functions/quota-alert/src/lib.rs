@@ -25,6 +25,9 @@ pub mod window;
 
 pub use alert::Alert;
 pub use config::{Config, ConfigError};
-pub use ports::{AlertLedger, AlertPublisher, PublishError, StoreError, UsageCounter};
+pub use ports::{
+    AlertClaimOutcome, AlertLedger, AlertLedgerError, AlertPublishError, AlertPublisher,
+    CounterError, UsageCounter,
+};
 pub use processor::{EventOutcome, ProcessError, QuotaAlert, SERVICE};
 pub use quotas::{Counts, Quota, Quotas, QuotasError, QuotasSource, WindowKind};

@@ -3,8 +3,8 @@
 
 use crate::alert::{Alert, number, percent};
 use crate::ports::{
-    AlertClaim, AlertLedger, AlertPublisher, Claim, Increment, PublishError, Recorded, StoreError,
-    UsageCounter,
+    AlertClaim, AlertClaimOutcome, AlertLedger, AlertLedgerError, AlertPublishError,
+    AlertPublisher, CounterError, Increment, Recorded, UsageCounter,
 };
 use crate::quotas::{Counts, Quota, Quotas};
 use crate::window::{WindowSpan, forecast_exhausted_at, rfc3339};
@@ -33,9 +33,11 @@ const DAY_S: i64 = 86_400;
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Counter(#[from] CounterError),
     #[error(transparent)]
-    Publish(#[from] PublishError),
+    AlertLedger(#[from] AlertLedgerError),
+    #[error(transparent)]
+    AlertPublish(#[from] AlertPublishError),
     #[error(transparent)]
     Quarantine(#[from] QuarantineError),
     #[error(
@@ -277,12 +279,12 @@ where
             used,
         };
         match self.store.claim(&claim).await? {
-            Claim::AlreadySent => {
+            AlertClaimOutcome::AlreadySent => {
                 self.remember_sent(key, rearm_at);
                 return Ok(None);
             }
-            Claim::InFlight => return Err(ProcessError::AlertInFlight(key)),
-            Claim::Claimed => {}
+            AlertClaimOutcome::InFlight => return Err(ProcessError::AlertInFlight(key)),
+            AlertClaimOutcome::Claimed => {}
         }
         let alert = build_alert(quota, threshold, used, limit, span, at, event_id);
         if let Err(error) = self.publisher.publish(&alert).await {

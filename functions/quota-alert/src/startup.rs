@@ -21,7 +21,7 @@ pub enum StartupError {
     Quotas(#[from] QuotasError),
     #[cfg(feature = "local")]
     #[error(transparent)]
-    Store(#[from] crate::ports::StoreError),
+    Sqlite(#[from] crate::adapters::sqlite::SqliteError),
 }
 
 /// The Lambda's processor: the quota document loaded (from SSM if so configured) and

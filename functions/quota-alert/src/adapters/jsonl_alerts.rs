@@ -2,7 +2,7 @@
 //! appended to `<data-dir>/alerts.jsonl`.
 
 use crate::alert::Alert;
-use crate::ports::{AlertPublisher, PublishError};
+use crate::ports::{AlertPublishError, AlertPublisher};
 use std::path::{Path, PathBuf};
 use twilio_events::jsonl::JsonLines;
 
@@ -30,11 +30,11 @@ impl FileAlertPublisher {
 }
 
 impl AlertPublisher for FileAlertPublisher {
-    async fn publish(&self, alert: &Alert) -> Result<(), PublishError> {
-        self.file.append(alert).map_err(|detail| PublishError {
-            quota: alert.quota.clone(),
-            detail,
-        })?;
+    async fn publish(&self, alert: &Alert) -> Result<(), AlertPublishError> {
+        // The shared JSON-lines file reports its failures as text (naming the file).
+        self.file
+            .append(alert)
+            .map_err(|detail| AlertPublishError::new(&alert.quota, detail))?;
         eprintln!("quota alert: {}", alert.summary);
         Ok(())
     }

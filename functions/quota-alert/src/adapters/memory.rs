@@ -3,8 +3,9 @@
 
 use crate::alert::Alert;
 use crate::ports::{
-    AlertClaim, AlertLedger, AlertPublisher, Claim, Increment, PublishError, Recorded, StoreError,
-    UsageCounter, wall_clock,
+    AlertClaim, AlertClaimOutcome, AlertLedger, AlertLedgerError, AlertPublishError,
+    AlertPublisher, CounterError, HeldAlertClaim, Increment, Recorded, UsageCounter,
+    decide_alert_claim, is_recorded, wall_clock,
 };
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,9 +13,7 @@ use std::sync::Mutex;
 #[derive(Debug, Clone)]
 struct MemoryClaim {
     claim_id: String,
-    rearm_at: i64,
-    lease_until: i64,
-    sent: bool,
+    held: HeldAlertClaim,
 }
 
 /// An in-memory store, for unit tests and benchmarks: the same contract as the real ones.
@@ -50,8 +49,12 @@ impl MemoryStore {
     }
 }
 
-fn poisoned(operation: &'static str) -> StoreError {
-    StoreError::new(operation, "lock poisoned")
+fn poisoned(operation: &'static str) -> CounterError {
+    CounterError::new(operation, "lock poisoned")
+}
+
+fn ledger_poisoned(operation: &'static str) -> AlertLedgerError {
+    AlertLedgerError::new(operation, "lock poisoned")
 }
 
 impl UsageCounter for MemoryStore {
@@ -60,13 +63,10 @@ impl UsageCounter for MemoryStore {
         event_id: &str,
         event_expires_at: i64,
         increments: &[Increment],
-    ) -> Result<Recorded, StoreError> {
+    ) -> Result<Recorded, CounterError> {
         self.bump(|w| w.transactions += 1);
         let mut events = self.events.lock().map_err(|_| poisoned("record"))?;
-        if events
-            .get(event_id)
-            .is_some_and(|&expires| expires >= wall_clock())
-        {
+        if is_recorded(events.get(event_id).copied(), wall_clock()) {
             return Ok(Recorded::Duplicate);
         }
         events.insert(event_id.to_owned(), event_expires_at);
@@ -84,7 +84,7 @@ impl UsageCounter for MemoryStore {
         counter: &str,
         first_bucket: i64,
         last_bucket: i64,
-    ) -> Result<f64, StoreError> {
+    ) -> Result<f64, CounterError> {
         self.bump(|w| w.reads += 1);
         let buckets = self.buckets.lock().map_err(|_| poisoned("usage"))?;
         Ok(buckets
@@ -96,47 +96,42 @@ impl UsageCounter for MemoryStore {
 }
 
 impl AlertLedger for MemoryStore {
-    async fn claim(&self, claim: &AlertClaim) -> Result<Claim, StoreError> {
+    async fn claim(&self, claim: &AlertClaim) -> Result<AlertClaimOutcome, AlertLedgerError> {
         self.bump(|w| w.alert_writes += 1);
-        let mut claims = self.claims.lock().map_err(|_| poisoned("claim"))?;
-        if let Some(old) = claims.get(&claim.key) {
-            let rearmed = old.rearm_at <= claim.at;
-            let abandoned = !old.sent && old.lease_until < wall_clock();
-            if !rearmed && !abandoned {
-                return Ok(if old.sent {
-                    Claim::AlreadySent
-                } else {
-                    Claim::InFlight
-                });
-            }
+        let mut claims = self.claims.lock().map_err(|_| ledger_poisoned("claim"))?;
+        let held = claims.get(&claim.key).map(|c| &c.held);
+        let outcome = decide_alert_claim(held, claim, wall_clock());
+        if outcome == AlertClaimOutcome::Claimed {
+            claims.insert(
+                claim.key.clone(),
+                MemoryClaim {
+                    claim_id: claim.claim_id.clone(),
+                    held: HeldAlertClaim {
+                        rearm_at: claim.rearm_at,
+                        lease_until: claim.lease_until,
+                        sent: false,
+                    },
+                },
+            );
         }
-        claims.insert(
-            claim.key.clone(),
-            MemoryClaim {
-                claim_id: claim.claim_id.clone(),
-                rearm_at: claim.rearm_at,
-                lease_until: claim.lease_until,
-                sent: false,
-            },
-        );
-        Ok(Claim::Claimed)
+        Ok(outcome)
     }
 
-    async fn confirm(&self, claim: &AlertClaim) -> Result<(), StoreError> {
+    async fn confirm(&self, claim: &AlertClaim) -> Result<(), AlertLedgerError> {
         self.bump(|w| w.alert_writes += 1);
-        let mut claims = self.claims.lock().map_err(|_| poisoned("confirm"))?;
+        let mut claims = self.claims.lock().map_err(|_| ledger_poisoned("confirm"))?;
         if let Some(c) = claims
             .get_mut(&claim.key)
             .filter(|c| c.claim_id == claim.claim_id)
         {
-            c.sent = true;
+            c.held.sent = true;
         }
         Ok(())
     }
 
-    async fn release(&self, claim: &AlertClaim) -> Result<(), StoreError> {
+    async fn release(&self, claim: &AlertClaim) -> Result<(), AlertLedgerError> {
         self.bump(|w| w.alert_writes += 1);
-        let mut claims = self.claims.lock().map_err(|_| poisoned("release"))?;
+        let mut claims = self.claims.lock().map_err(|_| ledger_poisoned("release"))?;
         if claims
             .get(&claim.key)
             .is_some_and(|c| c.claim_id == claim.claim_id)
@@ -168,7 +163,7 @@ impl MemoryPublisher {
 }
 
 impl AlertPublisher for MemoryPublisher {
-    async fn publish(&self, alert: &Alert) -> Result<(), PublishError> {
+    async fn publish(&self, alert: &Alert) -> Result<(), AlertPublishError> {
         let fail = match self.failures_left.lock() {
             Ok(mut left) if *left > 0 => {
                 *left -= 1;
@@ -177,17 +172,11 @@ impl AlertPublisher for MemoryPublisher {
             _ => false,
         };
         if fail {
-            return Err(PublishError {
-                quota: alert.quota.clone(),
-                detail: "injected failure".into(),
-            });
+            return Err(AlertPublishError::new(&alert.quota, "injected failure"));
         }
         self.alerts
             .lock()
-            .map_err(|_| PublishError {
-                quota: alert.quota.clone(),
-                detail: "lock poisoned".into(),
-            })?
+            .map_err(|_| AlertPublishError::new(&alert.quota, "lock poisoned"))?
             .push(alert.clone());
         Ok(())
     }

@@ -2,11 +2,33 @@
 //! claims in one database in the data directory.
 
 use crate::ports::{
-    AlertClaim, AlertLedger, Claim, Increment, Recorded, StoreError, UsageCounter, wall_clock,
+    AlertClaim, AlertClaimOutcome, AlertLedger, AlertLedgerError, CounterError, HeldAlertClaim,
+    Increment, Recorded, UsageCounter, decide_alert_claim, is_recorded, wall_clock,
 };
 use rusqlite::{Connection, OptionalExtension, params};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+/// What went wrong with the database; the ports' errors carry it as their cause.
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteError {
+    #[error("cannot create the data directory {dir}: {source}")]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the quota database {path}: {source} (check the data directory)")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    #[error("the database connection is unusable: a thread panicked while holding it; restart")]
+    Poisoned,
+}
 
 /// Counters, event ids and alert claims in SQLite (WAL), with the DynamoDB adapter's contract.
 #[derive(Debug)]
@@ -14,24 +36,21 @@ pub struct SqliteUsageCounter {
     conn: Mutex<Connection>,
 }
 
-fn sql(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |e| StoreError::new(operation, e.to_string())
-}
-
 impl SqliteUsageCounter {
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub fn open(path: &Path) -> Result<Self, SqliteError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::new("open", format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|source| SqliteError::CreateDir {
+                dir: dir.to_owned(),
+                source,
+            })?;
         }
-        let conn = Connection::open(path)
-            .map_err(|e| StoreError::new("open", format!("{}: {e}", path.display())))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql("open"))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sql("open"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sql("open"))?;
+        let conn = Connection::open(path).map_err(|source| SqliteError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS quota_events (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS quota_usage (counter TEXT NOT NULL, bucket INTEGER NOT NULL,
@@ -39,8 +58,7 @@ impl SqliteUsageCounter {
              CREATE TABLE IF NOT EXISTS quota_alerts (key TEXT PRIMARY KEY, claim_id TEXT NOT NULL,
                  event_id TEXT NOT NULL, used REAL NOT NULL, at INTEGER NOT NULL,
                  rearm_at INTEGER NOT NULL, lease_until INTEGER NOT NULL, sent INTEGER NOT NULL);",
-        )
-        .map_err(sql("open"))?;
+        )?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -48,14 +66,10 @@ impl SqliteUsageCounter {
 
     fn with<T>(
         &self,
-        operation: &'static str,
         f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>,
-    ) -> Result<T, StoreError> {
-        let mut conn = self
-            .conn
-            .lock()
-            .map_err(|_| StoreError::new(operation, "lock poisoned"))?;
-        f(&mut conn).map_err(sql(operation))
+    ) -> Result<T, SqliteError> {
+        let mut conn = self.conn.lock().map_err(|_| SqliteError::Poisoned)?;
+        Ok(f(&mut conn)?)
     }
 }
 
@@ -65,8 +79,8 @@ impl UsageCounter for SqliteUsageCounter {
         event_id: &str,
         event_expires_at: i64,
         increments: &[Increment],
-    ) -> Result<Recorded, StoreError> {
-        self.with("record", |conn| {
+    ) -> Result<Recorded, CounterError> {
+        self.with(|conn| {
             let tx = conn.transaction()?;
             let seen: Option<i64> = tx
                 .query_row(
@@ -75,7 +89,7 @@ impl UsageCounter for SqliteUsageCounter {
                     |r| r.get(0),
                 )
                 .optional()?;
-            if seen.is_some_and(|expires| expires >= wall_clock()) {
+            if is_recorded(seen, wall_clock()) {
                 return Ok(Recorded::Duplicate);
             }
             tx.execute(
@@ -93,6 +107,7 @@ impl UsageCounter for SqliteUsageCounter {
             tx.commit()?;
             Ok(Recorded::Counted)
         })
+        .map_err(|e| CounterError::new("record", e))
     }
 
     async fn usage(
@@ -100,38 +115,38 @@ impl UsageCounter for SqliteUsageCounter {
         counter: &str,
         first_bucket: i64,
         last_bucket: i64,
-    ) -> Result<f64, StoreError> {
-        self.with("usage", |conn| {
+    ) -> Result<f64, CounterError> {
+        self.with(|conn| {
             conn.query_row(
                 "SELECT COALESCE(SUM(used), 0) FROM quota_usage WHERE counter = ?1 AND bucket BETWEEN ?2 AND ?3",
                 params![counter, first_bucket, last_bucket],
                 |r| r.get(0),
             )
         })
+        .map_err(|e| CounterError::new("usage", e))
     }
 }
 
 impl AlertLedger for SqliteUsageCounter {
-    async fn claim(&self, claim: &AlertClaim) -> Result<Claim, StoreError> {
-        self.with("claim", |conn| {
+    async fn claim(&self, claim: &AlertClaim) -> Result<AlertClaimOutcome, AlertLedgerError> {
+        self.with(|conn| {
             let tx = conn.transaction()?;
-            let old: Option<(i64, i64, bool)> = tx
+            let held = tx
                 .query_row(
                     "SELECT rearm_at, lease_until, sent FROM quota_alerts WHERE key = ?1",
                     params![claim.key],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| {
+                        Ok(HeldAlertClaim {
+                            rearm_at: r.get(0)?,
+                            lease_until: r.get(1)?,
+                            sent: r.get(2)?,
+                        })
+                    },
                 )
                 .optional()?;
-            if let Some((rearm_at, lease_until, sent)) = old {
-                let rearmed = rearm_at <= claim.at;
-                let abandoned = !sent && lease_until < wall_clock();
-                if !rearmed && !abandoned {
-                    return Ok(if sent {
-                        Claim::AlreadySent
-                    } else {
-                        Claim::InFlight
-                    });
-                }
+            let outcome = decide_alert_claim(held.as_ref(), claim, wall_clock());
+            if outcome != AlertClaimOutcome::Claimed {
+                return Ok(outcome);
             }
             tx.execute(
                 "INSERT OR REPLACE INTO quota_alerts (key, claim_id, event_id, used, at, rearm_at, lease_until, sent)
@@ -147,27 +162,30 @@ impl AlertLedger for SqliteUsageCounter {
                 ],
             )?;
             tx.commit()?;
-            Ok(Claim::Claimed)
+            Ok(AlertClaimOutcome::Claimed)
         })
+        .map_err(|e| AlertLedgerError::new("claim", e))
     }
 
-    async fn confirm(&self, claim: &AlertClaim) -> Result<(), StoreError> {
-        self.with("confirm", |conn| {
+    async fn confirm(&self, claim: &AlertClaim) -> Result<(), AlertLedgerError> {
+        self.with(|conn| {
             conn.execute(
                 "UPDATE quota_alerts SET sent = 1 WHERE key = ?1 AND claim_id = ?2",
                 params![claim.key, claim.claim_id],
             )
             .map(|_| ())
         })
+        .map_err(|e| AlertLedgerError::new("confirm", e))
     }
 
-    async fn release(&self, claim: &AlertClaim) -> Result<(), StoreError> {
-        self.with("release", |conn| {
+    async fn release(&self, claim: &AlertClaim) -> Result<(), AlertLedgerError> {
+        self.with(|conn| {
             conn.execute(
                 "DELETE FROM quota_alerts WHERE key = ?1 AND claim_id = ?2",
                 params![claim.key, claim.claim_id],
             )
             .map(|_| ())
         })
+        .map_err(|e| AlertLedgerError::new("release", e))
     }
 }

@@ -37,8 +37,9 @@ pub enum QuotasError {
     )]
     Ssm {
         name: String,
+        /// Boxed: an SDK error is large, and every parse result would carry its size.
         #[source]
-        source: SdkError<GetParameterError>,
+        source: Box<SdkError<GetParameterError>>,
     },
     #[error("SSM parameter {name} has no value: put the quota document in it")]
     SsmEmpty { name: String },

@@ -42,7 +42,7 @@ impl Quotas {
             .await
             .map_err(|source| QuotasError::Ssm {
                 name: name.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         let text =
             output
