@@ -6,11 +6,20 @@
 //! publishes each quota's use as EMF metrics, and sends one alert per quota, window and
 //! threshold, with a forecast of when the limit will be hit. See README.md.
 //!
-//! - [`config`]: the quota document, validated at start.
-//! - [`QuotaAlert`]: the core, generic over [`UsageCounter`] + [`AlertLedger`] (storage),
-//!   [`AlertPublisher`], a metrics sink and a quarantine.
-//! - Adapters: [`DynamoUsageCounter`], [`SnsAlertPublisher`]; [`local`] (feature `local`) for
-//!   `twilio-events serve`.
+//! The four places every function crate has:
+//!
+//! - [`ports`]: what the core needs ([`UsageCounter`], [`AlertLedger`], [`AlertPublisher`]),
+//!   their errors, and the rules all their adapters apply, written once
+//!   ([`ports::is_recorded`], [`ports::decide_alert_claim`]).
+//! - The core, [`processor`]: [`QuotaAlert`], generic over the ports, a metrics sink and a
+//!   quarantine. It reads the quota document of [`quotas`] (model, sources, validation) and
+//!   places events in [`window`]s; what it sends is an [`alert`].
+//! - [`adapters`]: DynamoDB and SNS; SQLite and `alerts.jsonl` for `twilio-events serve`
+//!   (feature `local`); in-memory fakes (feature `testing`, with the event fixtures of
+//!   `fixtures`).
+//! - [`config`] reads every environment variable into [`Config`]; [`startup`] wires the
+//!   adapters ([`startup::aws`] for the Lambda, `startup::local` for `serve`); `main.rs` runs
+//!   the Lambda.
 
 pub mod adapters;
 pub mod alert;

@@ -1,14 +1,14 @@
 //! Local AWS (moto_server) for the integration tests: clients, unique resources, SNS→SQS.
-#![allow(dead_code)]
 
 use quota_alert::Alert;
 use twilio_events::stream::StreamRecord;
-
-/// The emulators, as the whole workspace's tests reach them.
-#[allow(unused_imports)]
-pub use twilio_events_testkit::aws::{
-    ddb_local_endpoint as dynamodb_local_endpoint, moto_endpoint, sdk_config, unique,
+use twilio_events_testkit::aws::{
+    create_queue, create_stream, ddb_local_endpoint, drain_queue, moto_endpoint, read_stream,
+    sdk_config,
 };
+
+/// A name no other test uses.
+pub use twilio_events_testkit::aws::unique;
 
 pub async fn aws() -> aws_config::SdkConfig {
     sdk_config(&moto_endpoint()).await
@@ -16,7 +16,7 @@ pub async fn aws() -> aws_config::SdkConfig {
 
 /// A DynamoDB client for DynamoDB Local.
 pub async fn dynamodb_local() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&sdk_config(&dynamodb_local_endpoint()).await)
+    aws_sdk_dynamodb::Client::new(&sdk_config(&ddb_local_endpoint()).await)
 }
 
 /// An SNS topic delivering to an SQS queue, to read the alerts back.
@@ -39,15 +39,7 @@ impl AlertInbox {
             .topic_arn()
             .expect("topic arn")
             .to_owned();
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url()
-            .expect("queue url")
-            .to_owned();
+        let queue_url = create_queue(&sqs, name).await;
         let attributes = sqs
             .get_queue_attributes()
             .queue_url(&queue_url)
@@ -74,51 +66,33 @@ impl AlertInbox {
         }
     }
 
-    /// Every alert delivered so far (each SQS message is an SNS notification whose
-    /// `Message` is the alert's JSON), with the notification's subject.
+    /// Every alert delivered since the last drain (each SQS message is an SNS notification
+    /// whose `Message` is the alert's JSON), with the notification's subject.
     pub async fn drain(&self) -> Vec<(Alert, String)> {
-        let mut alerts = Vec::new();
-        loop {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .visibility_timeout(300)
-                .send()
-                .await
-                .expect("receive");
-            let messages = out.messages();
-            if messages.is_empty() {
-                return alerts;
-            }
-            for m in messages {
-                let envelope: serde_json::Value =
-                    serde_json::from_str(m.body().expect("body")).expect("SNS envelope");
+        drain_queue(&self.sqs, &self.queue_url)
+            .await
+            .iter()
+            .map(|body| {
+                let envelope: serde_json::Value = serde_json::from_str(body).expect("SNS envelope");
                 let alert: Alert = serde_json::from_str(
                     envelope["Message"].as_str().expect("Message is a string"),
                 )
                 .expect("the message is an alert");
                 let subject = envelope["Subject"].as_str().unwrap_or_default().to_owned();
-                alerts.push((alert, subject));
-            }
-        }
+                (alert, subject)
+            })
+            .collect()
     }
 }
 
-/// A one-shard Kinesis stream holding `events`, read back with GetRecords.
+/// A one-shard Kinesis stream holding `events`, read back with GetRecords (the testkit's
+/// reader; every fixture event carries its own `time`, so arrival times are not needed).
 pub async fn through_kinesis(aws: &aws_config::SdkConfig, events: &[String]) -> Vec<StreamRecord> {
     use aws_sdk_kinesis::primitives::Blob;
-    use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+    use aws_sdk_kinesis::types::PutRecordsRequestEntry;
     let kinesis = aws_sdk_kinesis::Client::new(aws);
     let stream = unique("stream");
-    kinesis
-        .create_stream()
-        .stream_name(&stream)
-        .shard_count(1)
-        .send()
-        .await
-        .expect("create stream");
+    create_stream(&kinesis, &stream, 1).await;
     for chunk in events.chunks(500) {
         let entries: Vec<PutRecordsRequestEntry> = chunk
             .iter()
@@ -139,49 +113,16 @@ pub async fn through_kinesis(aws: &aws_config::SdkConfig, events: &[String]) -> 
             .expect("put records");
         assert_eq!(out.failed_record_count(), Some(0));
     }
-    let shard = kinesis
-        .list_shards()
-        .stream_name(&stream)
-        .send()
+    let records: Vec<StreamRecord> = read_stream(&kinesis, &stream)
         .await
-        .expect("list shards")
-        .shards()[0]
-        .shard_id()
-        .to_owned();
-    let mut iterator = kinesis
-        .get_shard_iterator()
-        .stream_name(&stream)
-        .shard_id(shard)
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .expect("shard iterator")
-        .shard_iterator()
-        .map(str::to_owned);
-    let mut records = Vec::new();
-    while let Some(it) = iterator.take() {
-        let out = kinesis
-            .get_records()
-            .shard_iterator(it)
-            .limit(1000)
-            .send()
-            .await
-            .expect("get records");
-        for r in out.records() {
-            records.push(StreamRecord {
-                sequence_number: r.sequence_number().to_owned(),
-                partition_key: r.partition_key().to_owned(),
-                data: r.data().as_ref().to_vec(),
-                arrived_at: r
-                    .approximate_arrival_timestamp()
-                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.secs()).ok()),
-            });
-        }
-        if records.len() >= events.len() || out.records().is_empty() {
-            break;
-        }
-        iterator = out.next_shard_iterator().map(str::to_owned);
-    }
+        .into_iter()
+        .map(|(partition_key, data, sequence_number)| StreamRecord {
+            sequence_number,
+            partition_key,
+            data,
+            arrived_at: None,
+        })
+        .collect();
     assert_eq!(records.len(), events.len(), "every record read back");
     records
 }
