@@ -1,5 +1,5 @@
 //! Wiring the core to its adapters, once at start: DynamoDB, SNS and SQS for the Lambda
-//! ([`aws`]); SQLite and files for `twilio-events serve` ([`local`], feature `local`). Both
+//! ([`aws`]); SQLite and files for `twilio-events serve` (`local`, feature `local`). Both
 //! validate the quota document first, so a bad one stops the start naming the field.
 
 use crate::adapters::dynamodb::DynamoUsageCounter;
