@@ -42,7 +42,7 @@ pub async fn spawn_all(
     }
     consumers.spawn(consume("crm-sync", store.clone(), crm));
     if let Some(quotas) = &options.quotas {
-        let alerts = quota_alert::local::local_processor(data_dir, quotas)
+        let alerts = quota_alert::startup::local(data_dir, quotas)
             .map_err(|e| format!("quota-alert: {e}"))?;
         println!(
             "  quota-alert: quotas from {}, alerts to {}",

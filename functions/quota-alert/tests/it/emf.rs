@@ -1,8 +1,9 @@
 //! The EMF documents quota-alert writes, checked against the Embedded Metric Format
 //! specification: structure, units, and dimensions that stay low-cardinality.
 
+use quota_alert::adapters::memory::{MemoryPublisher, MemoryStore};
 use quota_alert::fixtures;
-use quota_alert::{Config, MemoryPublisher, MemoryStore, QuotaAlert};
+use quota_alert::{QuotaAlert, Quotas};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -97,7 +98,7 @@ fn check_emf(line: &str) -> Vec<Vec<(String, String)>> {
 #[tokio::test]
 async fn quota_metrics_follow_the_emf_specification_with_the_quota_name_as_only_dimension() {
     // GIVEN three quotas of different kinds
-    let config = Config::parse(
+    let quotas = Quotas::parse(
         r#"{"quotas": [
             {"name": "sms-daily", "counts": "messages", "window": "day", "limit": 800},
             {"name": "segments-24h", "counts": "segments", "window": "rolling-24h", "limit": 2000},
@@ -106,7 +107,7 @@ async fn quota_metrics_follow_the_emf_specification_with_the_quota_name_as_only_
     )
     .unwrap();
     let qa = QuotaAlert::new(
-        config,
+        quotas,
         MemoryStore::default(),
         MemoryPublisher::default(),
         MemorySink::default(),

@@ -1,8 +1,9 @@
 //! The Lambda handler: a Kinesis event as Lambda delivers it in, a partial batch response out.
 
 use base64::Engine as _;
+use quota_alert::adapters::memory::{MemoryPublisher, MemoryStore};
 use quota_alert::fixtures;
-use quota_alert::{Config, MemoryPublisher, MemoryStore, QuotaAlert};
+use quota_alert::{QuotaAlert, Quotas};
 use std::time::{Duration, SystemTime};
 use time::macros::datetime;
 use twilio_events::metrics::NoMetrics;
@@ -35,7 +36,7 @@ fn kinesis_event(events: &[String]) -> aws_lambda_events::event::kinesis::Kinesi
 
 fn processor() -> QuotaAlert<MemoryStore, MemoryPublisher, NoMetrics, MemoryQuarantine> {
     QuotaAlert::new(
-        Config::parse(
+        Quotas::parse(
             r#"{"quotas": [{"name": "d", "counts": "messages", "window": "day", "limit": 2, "thresholds": [1.0]}]}"#,
         )
         .unwrap(),
@@ -54,7 +55,7 @@ async fn a_kinesis_event_is_processed_and_answered_with_no_failures() {
         .map(|i| fixtures::message_sent(i, datetime!(2026-03-10 08:00 UTC)))
         .collect();
     // WHEN the handler runs with time to spare
-    let response = quota_alert::lambda::handle(
+    let response = twilio_events::kinesis_lambda::handle(
         &qa,
         kinesis_event(&events),
         SystemTime::now() + Duration::from_secs(60),
@@ -74,7 +75,7 @@ async fn records_it_has_no_time_for_are_reported_by_sequence_number() {
     let events = [fixtures::message_sent(1, datetime!(2026-03-10 08:00 UTC))];
     // WHEN the deadline has already passed
     let response =
-        quota_alert::lambda::handle(&qa, kinesis_event(&events), SystemTime::now()).await;
+        twilio_events::kinesis_lambda::handle(&qa, kinesis_event(&events), SystemTime::now()).await;
     // THEN the record is a batch item failure, for Lambda to retry
     assert_eq!(
         serde_json::to_value(&response).unwrap(),
@@ -84,7 +85,7 @@ async fn records_it_has_no_time_for_are_reported_by_sequence_number() {
 
 #[test]
 fn arrival_times_are_kept() {
-    let records = quota_alert::lambda::stream_records(kinesis_event(&["{}".to_owned()]));
+    let records = twilio_events::kinesis_lambda::stream_records(kinesis_event(&["{}".to_owned()]));
     assert_eq!(
         records[0].arrived_at.map(|t| t.unix_timestamp()),
         Some(1_773_129_600)

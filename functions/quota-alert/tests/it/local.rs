@@ -4,7 +4,7 @@
 
 use quota_alert::fixtures;
 use quota_alert::fixtures::records;
-use quota_alert::local::{LocalError, local_processor};
+use quota_alert::startup::{StartupError, local};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use time::macros::datetime;
@@ -36,7 +36,7 @@ async fn serve_writes_one_json_line_per_alert_and_survives_a_restart() {
     // WHEN the first half is processed, serve restarts, and everything is processed again
     let half = stream.len() / 2;
     {
-        let qa = local_processor(&dir, &quotas).unwrap();
+        let qa = local(&dir, &quotas).unwrap();
         assert!(
             qa.process(&stream[..half], deadline)
                 .await
@@ -44,7 +44,7 @@ async fn serve_writes_one_json_line_per_alert_and_survives_a_restart() {
                 .is_empty()
         );
     }
-    let qa = local_processor(&dir, &quotas).unwrap();
+    let qa = local(&dir, &quotas).unwrap();
     for batch in stream.chunks(200) {
         assert!(qa.process(batch, deadline).await.failed.is_empty());
     }
@@ -80,17 +80,17 @@ fn a_bad_quotas_file_fails_naming_the_field() {
         r#"{"quotas": [{"name": "a", "counts": "messages", "window": "fortnight", "limit": 1}]}"#,
     )
     .unwrap();
-    let err = match local_processor(&dir, &quotas) {
+    let err = match local(&dir, &quotas) {
         Err(e) => e,
         Ok(_) => panic!("a bad quotas file must be refused"),
     };
-    assert!(matches!(err, LocalError::Config(_)));
+    assert!(matches!(err, StartupError::Quotas(_)));
     assert!(
         err.to_string()
             .contains("quotas[0].window: \"fortnight\" is not one of"),
         "{err}"
     );
-    let missing = match local_processor(&dir, &dir.join("nope.json")) {
+    let missing = match local(&dir, &dir.join("nope.json")) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("a missing file must be refused"),
     };

@@ -1,9 +1,9 @@
 //! The SNS adapter: one message per alert, its JSON as the body, with `quota`, `threshold` and
 //! `window` as message attributes so that subscriptions can filter (e.g. 100% to on-call only).
 
-use crate::alert::{Alert, AlertPublisher, PublishError};
+use crate::alert::Alert;
+use crate::ports::{AlertPublishError, AlertPublisher};
 use aws_sdk_sns::Client;
-use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
 
 #[derive(Clone, Debug)]
@@ -25,24 +25,18 @@ fn attribute(
     data_type: &str,
     value: String,
     quota: &str,
-) -> Result<MessageAttributeValue, PublishError> {
+) -> Result<MessageAttributeValue, AlertPublishError> {
     MessageAttributeValue::builder()
         .data_type(data_type)
         .string_value(value)
         .build()
-        .map_err(|e| PublishError {
-            quota: quota.to_owned(),
-            detail: e.to_string(),
-        })
+        .map_err(|e| AlertPublishError::new(quota, e))
 }
 
 impl AlertPublisher for SnsAlertPublisher {
-    async fn publish(&self, alert: &Alert) -> Result<(), PublishError> {
-        let failed = |detail: String| PublishError {
-            quota: alert.quota.clone(),
-            detail,
-        };
-        let body = serde_json::to_string(alert).map_err(|e| failed(e.to_string()))?;
+    async fn publish(&self, alert: &Alert) -> Result<(), AlertPublishError> {
+        let body =
+            serde_json::to_string(alert).map_err(|e| AlertPublishError::new(&alert.quota, e))?;
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
@@ -63,6 +57,6 @@ impl AlertPublisher for SnsAlertPublisher {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| failed(DisplayErrorContext(e).to_string()))
+            .map_err(|e| AlertPublishError::new(&alert.quota, e))
     }
 }

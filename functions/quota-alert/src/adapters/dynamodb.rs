@@ -7,14 +7,18 @@
 //! - `pk = "alert#<quota>#<window>[#<window start>]#<threshold %>"`, `sk = 0`: an alert's claim.
 //!
 //! An event is counted with one `TransactWriteItems`: a conditional put of its id
-//! (`attribute_not_exists(pk) OR expires_at < :now`, since TTL deletion lags) and an `ADD` per
-//! counter. Expiry is checked in the condition, never left to TTL.
+//! (`attribute_not_exists(pk) OR expires_at < :now`, since TTL deletion lags: the rule of
+//! [`is_recorded`]) and an `ADD` per counter. Expiry is checked in the condition, never left to
+//! TTL. An alert is claimed with a conditional put saying [`decide_alert_claim`]'s rule.
 
-use crate::store::{
-    AlertClaim, AlertLedger, Claim, Increment, Recorded, StoreError, UsageCounter, wall_clock,
+#[cfg(doc)]
+use crate::ports::is_recorded;
+use crate::ports::{
+    AlertClaim, AlertClaimOutcome, AlertLedger, AlertLedgerError, CounterError, HeldAlertClaim,
+    Increment, Recorded, UsageCounter, decide_alert_claim, wall_clock,
 };
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -38,8 +42,17 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn error(operation: &'static str, e: impl std::error::Error) -> StoreError {
-    StoreError::new(operation, DisplayErrorContext(e).to_string())
+/// An alert claim as the item that refused a new one holds it.
+fn held_claim(item: &HashMap<String, AttributeValue>) -> Option<HeldAlertClaim> {
+    let number = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
+        _ => None,
+    };
+    Some(HeldAlertClaim {
+        rearm_at: number("rearm_at")?,
+        lease_until: number("lease_until")?,
+        sent: matches!(item.get("sent")?, AttributeValue::Bool(true)),
+    })
 }
 
 impl DynamoUsageCounter {
@@ -56,20 +69,20 @@ impl DynamoUsageCounter {
 
     /// Creates the table (on-demand, with TTL on `expires_at`), as template.yaml declares it;
     /// for tests and local set-ups.
-    pub async fn create_table(&self) -> Result<(), StoreError> {
+    pub async fn create_table(&self) -> Result<(), CounterError> {
         let key = |name: &str, kind| {
             KeySchemaElement::builder()
                 .attribute_name(name)
                 .key_type(kind)
                 .build()
-                .map_err(|e| error("create_table", e))
+                .map_err(|e| CounterError::new("create_table", e))
         };
         let attr = |name: &str, kind| {
             AttributeDefinition::builder()
                 .attribute_name(name)
                 .attribute_type(kind)
                 .build()
-                .map_err(|e| error("create_table", e))
+                .map_err(|e| CounterError::new("create_table", e))
         };
         self.client
             .create_table()
@@ -81,7 +94,7 @@ impl DynamoUsageCounter {
             .billing_mode(BillingMode::PayPerRequest)
             .send()
             .await
-            .map_err(|e| error("create_table", e))?;
+            .map_err(|e| CounterError::new("create_table", e))?;
         self.client
             .update_time_to_live()
             .table_name(&self.table)
@@ -90,11 +103,11 @@ impl DynamoUsageCounter {
                     .enabled(true)
                     .attribute_name("expires_at")
                     .build()
-                    .map_err(|e| error("create_table", e))?,
+                    .map_err(|e| CounterError::new("create_table", e))?,
             )
             .send()
             .await
-            .map_err(|e| error("create_table", e))?;
+            .map_err(|e| CounterError::new("create_table", e))?;
         Ok(())
     }
 }
@@ -105,7 +118,7 @@ impl UsageCounter for DynamoUsageCounter {
         event_id: &str,
         event_expires_at: i64,
         increments: &[Increment],
-    ) -> Result<Recorded, StoreError> {
+    ) -> Result<Recorded, CounterError> {
         let marker = Put::builder()
             .table_name(&self.table)
             .item("pk", s(format!("event#{event_id}")))
@@ -114,7 +127,7 @@ impl UsageCounter for DynamoUsageCounter {
             .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
             .expression_attribute_values(":now", n(wall_clock()))
             .build()
-            .map_err(|e| error("record", e))?;
+            .map_err(|e| CounterError::new("record", e))?;
         let mut request = self
             .client
             .transact_write_items()
@@ -128,12 +141,12 @@ impl UsageCounter for DynamoUsageCounter {
                 .expression_attribute_values(":n", n(inc.amount))
                 .expression_attribute_values(":exp", n(inc.expires_at))
                 .build()
-                .map_err(|e| error("record", e))?;
+                .map_err(|e| CounterError::new("record", e))?;
             request = request.transact_items(TransactWriteItem::builder().update(update).build());
         }
         match request.send().await {
             Ok(_) => Ok(Recorded::Counted),
-            Err(SdkError::ServiceError(e)) => match e.err() {
+            Err(SdkError::ServiceError(e)) => match e.into_err() {
                 TransactWriteItemsError::TransactionCanceledException(c)
                     if c.cancellation_reasons()
                         .first()
@@ -142,12 +155,9 @@ impl UsageCounter for DynamoUsageCounter {
                 {
                     Ok(Recorded::Duplicate)
                 }
-                other => Err(StoreError::new(
-                    "record",
-                    DisplayErrorContext(other).to_string(),
-                )),
+                other => Err(CounterError::new("record", other)),
             },
-            Err(e) => Err(error("record", e)),
+            Err(e) => Err(CounterError::new("record", e)),
         }
     }
 
@@ -156,7 +166,7 @@ impl UsageCounter for DynamoUsageCounter {
         counter: &str,
         first_bucket: i64,
         last_bucket: i64,
-    ) -> Result<f64, StoreError> {
+    ) -> Result<f64, CounterError> {
         let mut total = 0.0;
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -173,7 +183,7 @@ impl UsageCounter for DynamoUsageCounter {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| error("usage", e))?;
+                .map_err(|e| CounterError::new("usage", e))?;
             total += output
                 .items()
                 .iter()
@@ -191,7 +201,8 @@ impl UsageCounter for DynamoUsageCounter {
 }
 
 impl AlertLedger for DynamoUsageCounter {
-    async fn claim(&self, claim: &AlertClaim) -> Result<Claim, StoreError> {
+    async fn claim(&self, claim: &AlertClaim) -> Result<AlertClaimOutcome, AlertLedgerError> {
+        let now = wall_clock();
         let result = self
             .client
             .put_item()
@@ -205,40 +216,39 @@ impl AlertLedger for DynamoUsageCounter {
             .item("rearm_at", n(claim.rearm_at))
             .item("lease_until", n(claim.lease_until))
             .item("sent", AttributeValue::Bool(false))
-            .item("expires_at", n(claim.rearm_at.max(wall_clock()) + 86_400))
+            .item("expires_at", n(claim.rearm_at.max(now) + 86_400))
             .condition_expression(
                 "attribute_not_exists(pk) OR rearm_at <= :at OR (sent = :false AND lease_until < :now)",
             )
             .expression_attribute_values(":at", n(claim.at))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":now", n(wall_clock()))
+            .expression_attribute_values(":now", n(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Claim::Claimed),
-            Err(SdkError::ServiceError(e)) => match e.err() {
+            Ok(_) => Ok(AlertClaimOutcome::Claimed),
+            Err(SdkError::ServiceError(e)) => match e.into_err() {
                 PutItemError::ConditionalCheckFailedException(c) => {
-                    let sent = c
-                        .item()
-                        .and_then(|old| old.get("sent"))
-                        .is_none_or(|v| matches!(v, AttributeValue::Bool(true)));
-                    Ok(if sent {
-                        Claim::AlreadySent
-                    } else {
-                        Claim::InFlight
+                    // The condition refused: the rule, applied to the item that refused, says
+                    // whether the alert went out or is in flight. An item it cannot read counts
+                    // as sent; a claim the rule would grant (the item changed in between) as in
+                    // flight, so that the record is retried.
+                    Ok(match c.item().and_then(held_claim) {
+                        None => AlertClaimOutcome::AlreadySent,
+                        Some(held) => match decide_alert_claim(Some(&held), claim, now) {
+                            AlertClaimOutcome::Claimed => AlertClaimOutcome::InFlight,
+                            refused => refused,
+                        },
                     })
                 }
-                other => Err(StoreError::new(
-                    "claim",
-                    DisplayErrorContext(other).to_string(),
-                )),
+                other => Err(AlertLedgerError::new("claim", other)),
             },
-            Err(e) => Err(error("claim", e)),
+            Err(e) => Err(AlertLedgerError::new("claim", e)),
         }
     }
 
-    async fn confirm(&self, claim: &AlertClaim) -> Result<(), StoreError> {
+    async fn confirm(&self, claim: &AlertClaim) -> Result<(), AlertLedgerError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -251,10 +261,10 @@ impl AlertLedger for DynamoUsageCounter {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| error("confirm", e))
+            .map_err(|e| AlertLedgerError::new("confirm", e))
     }
 
-    async fn release(&self, claim: &AlertClaim) -> Result<(), StoreError> {
+    async fn release(&self, claim: &AlertClaim) -> Result<(), AlertLedgerError> {
         let result = self
             .client
             .delete_item()
@@ -271,7 +281,7 @@ impl AlertLedger for DynamoUsageCounter {
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Ok(())
             }
-            Err(e) => Err(error("release", e)),
+            Err(e) => Err(AlertLedgerError::new("release", e)),
         }
     }
 }

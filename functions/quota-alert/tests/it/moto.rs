@@ -3,15 +3,11 @@
 //! DynamoDB Local (AWS's own engine, also started by services.sh): moto deep-copies the whole
 //! table on every TransactWriteItems, which makes a thousand transactions take over a minute.
 
-mod common;
-
-use common::{AlertInbox, aws, through_kinesis, unique};
+use crate::helpers::{AlertInbox, aws, through_kinesis, unique};
+use quota_alert::adapters::{dynamodb::DynamoUsageCounter, sns::SnsAlertPublisher};
 use quota_alert::fixtures::records;
 use quota_alert::fixtures::{self, ACCOUNT};
-use quota_alert::{
-    Config, ConfigError, ConfigSource, DynamoUsageCounter, QuotaAlert, SnsAlertPublisher,
-    UsageCounter,
-};
+use quota_alert::{QuotaAlert, Quotas, QuotasError, QuotasSource, UsageCounter};
 use std::time::{Duration, Instant};
 use time::macros::datetime;
 use twilio_events::metrics::MemorySink;
@@ -44,13 +40,13 @@ async fn setup_with(engine: Dynamo, name: &str, quotas: &str) -> Setup {
     let table = unique(name);
     let dynamo = match engine {
         Dynamo::Moto => aws_sdk_dynamodb::Client::new(&aws),
-        Dynamo::Local => common::dynamodb_local().await,
+        Dynamo::Local => crate::helpers::dynamodb_local().await,
     };
     let counter = DynamoUsageCounter::new(dynamo.clone(), &table);
     counter.create_table().await.expect("create table");
     let inbox = AlertInbox::new(&aws, &unique(name)).await;
     let processor = QuotaAlert::new(
-        Config::parse(quotas).expect("valid quotas"),
+        Quotas::parse(quotas).expect("valid quotas"),
         counter,
         SnsAlertPublisher::new(aws_sdk_sns::Client::new(&aws), &inbox.topic_arn),
         MemorySink::default(),
@@ -318,8 +314,8 @@ async fn a_bad_quota_configuration_in_ssm_fails_at_start_naming_the_field() {
         .await
         .expect("put parameter");
     // WHEN it is loaded THEN the error names the field and the rule
-    let err = ConfigSource::SsmParameter(name.clone())
-        .load(Some(&ssm))
+    let err = QuotasSource::SsmParameter(name.clone())
+        .load(&ssm)
         .await
         .unwrap_err();
     assert_eq!(err.field(), Some("quotas[2].thresholds[1]"));
@@ -329,11 +325,11 @@ async fn a_bad_quota_configuration_in_ssm_fails_at_start_naming_the_field() {
         "{err}"
     );
     // AND a parameter that does not exist is reported with its name
-    let missing = ConfigSource::SsmParameter(format!("{name}-missing"))
-        .load(Some(&ssm))
+    let missing = QuotasSource::SsmParameter(format!("{name}-missing"))
+        .load(&ssm)
         .await
         .unwrap_err();
-    assert!(matches!(missing, ConfigError::Ssm { .. }), "{missing}");
+    assert!(matches!(missing, QuotasError::Ssm { .. }), "{missing}");
     assert!(missing.to_string().contains("-missing"), "{missing}");
 }
 
@@ -347,7 +343,7 @@ async fn a_failed_publish_is_retried_and_alerts_once() {
     .await;
     let counter = DynamoUsageCounter::new(s.dynamo.clone(), &s.table);
     let broken = QuotaAlert::new(
-        Config::parse(
+        Quotas::parse(
             r#"{"quotas": [{"name": "d", "counts": "messages", "window": "day", "limit": 2, "thresholds": [1.0]}]}"#,
         )
         .unwrap(),
