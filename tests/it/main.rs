@@ -4,6 +4,7 @@
 
 mod dedup_dynamodb_local;
 mod ingest_aws;
+mod lambda_runtime;
 mod properties;
 mod samples;
 mod signature_vectors;

@@ -1,16 +1,15 @@
 //! The quota-alert Lambda: its configuration from the environment, the AWS adapters wired once,
-//! then the shared Kinesis consumer loop.
+//! then the shared Kinesis consumer loop. A failed start is logged and reported to the Runtime
+//! API as an init error.
 
 use quota_alert::{Config, startup};
+use twilio_events::lambda_init::or_report_init_error;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     twilio_events::logging::init_json_logs();
-    let config = Config::from_env()
-        .inspect_err(|e| tracing::error!(error = %e, "refusing to start with this environment"))?;
+    let config = or_report_init_error("ConfigError", async { Config::from_env() }).await?;
     let sdk = aws_config::load_from_env().await;
-    let processor = startup::aws(config, &sdk).await.inspect_err(|e| {
-        tracing::error!(error = %e, "refusing to start with this quota configuration");
-    })?;
+    let processor = or_report_init_error("StartupError", startup::aws(config, &sdk)).await?;
     twilio_events::kinesis_lambda::run(processor).await
 }

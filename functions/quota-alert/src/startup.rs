@@ -19,6 +19,13 @@ pub type AwsQuotaAlert =
 pub enum StartupError {
     #[error(transparent)]
     Quotas(#[from] QuotasError),
+    /// The Lambda's quota document, with the setting it came from.
+    #[error("{origin}: {error}")]
+    QuotasFrom {
+        origin: String,
+        #[source]
+        error: QuotasError,
+    },
     #[cfg(feature = "local")]
     #[error(transparent)]
     Sqlite(#[from] crate::adapters::sqlite::SqliteError),
@@ -30,7 +37,15 @@ pub async fn aws(
     config: Config,
     sdk: &aws_config::SdkConfig,
 ) -> Result<AwsQuotaAlert, StartupError> {
-    let quotas = config.quotas.load(&aws_sdk_ssm::Client::new(sdk)).await?;
+    // The error names the variable the document came from, so the operator knows what to fix.
+    let quotas = config
+        .quotas
+        .load(&aws_sdk_ssm::Client::new(sdk))
+        .await
+        .map_err(|error| StartupError::QuotasFrom {
+            origin: config.quotas.origin(),
+            error,
+        })?;
     tracing::info!(quotas = quotas.len(), "quota configuration loaded");
     Ok(QuotaAlert::new(
         quotas,

@@ -13,6 +13,15 @@ pub enum QuotasSource {
 }
 
 impl QuotasSource {
+    /// The setting the document comes from, as an operator would look for it.
+    pub fn origin(&self) -> String {
+        match self {
+            Self::File(path) => format!("QUOTAS_FILE ({})", path.display()),
+            Self::Json(_) => "QUOTAS_JSON".to_owned(),
+            Self::SsmParameter(name) => format!("QUOTAS_SSM_PARAMETER ({name})"),
+        }
+    }
+
     /// Reads and validates the document; `ssm` is only called for an SSM source.
     pub async fn load(&self, ssm: &aws_sdk_ssm::Client) -> Result<Quotas, QuotasError> {
         match self {
