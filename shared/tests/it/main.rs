@@ -1,0 +1,3 @@
+//! The shared crate's integration tests: one binary, one module per subject.
+
+mod fuzz_regressions;
