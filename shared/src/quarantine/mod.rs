@@ -7,7 +7,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// One quarantined payload and why.
@@ -100,35 +99,6 @@ impl<T: Quarantine> Quarantine for std::sync::Arc<T> {
     }
 }
 
-/// A JSON-lines file, one item a line (`<data-dir>/quarantine.jsonl` under `serve`).
-#[derive(Debug)]
-pub struct FileQuarantine {
-    file: crate::jsonl::JsonLines<QuarantinedItem>,
-}
-
-impl FileQuarantine {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self {
-            file: crate::jsonl::JsonLines::new(path),
-        }
-    }
-
-    pub fn path(&self) -> &std::path::Path {
-        self.file.path()
-    }
-
-    /// Everything quarantined so far.
-    pub fn items(&self) -> Vec<QuarantinedItem> {
-        self.file.read_all()
-    }
-}
-
-impl Quarantine for FileQuarantine {
-    async fn put(&self, item: QuarantinedItem) -> Result<(), QuarantineError> {
-        self.file.append(&item).map_err(QuarantineError)
-    }
-}
-
 /// Keeps items in memory, for tests.
 #[derive(Debug, Default)]
 pub struct MemoryQuarantine {
@@ -151,54 +121,11 @@ impl Quarantine for MemoryQuarantine {
     }
 }
 
+mod file;
 #[cfg(feature = "aws")]
-mod sqs {
-    use super::*;
+mod sqs;
 
-    /// An SQS queue; each item is one message whose body is the item's JSON, with the reason
-    /// and source as message attributes for filtering.
-    #[derive(Clone, Debug)]
-    pub struct SqsQuarantine {
-        client: aws_sdk_sqs::Client,
-        queue_url: String,
-    }
-
-    impl SqsQuarantine {
-        pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-            Self {
-                client,
-                queue_url: queue_url.into(),
-            }
-        }
-    }
-
-    fn attribute(value: &str) -> aws_sdk_sqs::types::MessageAttributeValue {
-        aws_sdk_sqs::types::MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(value)
-            .build()
-            .unwrap_or_else(|_| unreachable!("data_type is set"))
-    }
-
-    impl Quarantine for SqsQuarantine {
-        async fn put(&self, item: QuarantinedItem) -> Result<(), QuarantineError> {
-            let body = serde_json::to_string(&item).map_err(|e| QuarantineError(e.to_string()))?;
-            self.client
-                .send_message()
-                .queue_url(&self.queue_url)
-                .message_body(body)
-                .message_attributes("source", attribute(&item.source))
-                .message_attributes("reason", attribute(&item.reason))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    QuarantineError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
-                })
-        }
-    }
-}
-
+pub use file::FileQuarantine;
 #[cfg(feature = "aws")]
 pub use sqs::SqsQuarantine;
 
@@ -216,21 +143,5 @@ mod tests {
             (text.encoding.as_str(), text.payload.as_str()),
             ("utf-8", "[1]")
         );
-    }
-
-    #[tokio::test]
-    async fn the_file_quarantine_appends_one_line_per_item() {
-        let dir = std::env::temp_dir().join(format!("q-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let q = FileQuarantine::new(dir.join("quarantine.jsonl"));
-        let _ = std::fs::remove_file(q.path());
-        q.put(QuarantinedItem::new("ingest", "a", "", b"1"))
-            .await
-            .unwrap();
-        q.put(QuarantinedItem::new("ingest", "b", "", b"2"))
-            .await
-            .unwrap();
-        let reasons: Vec<String> = q.items().into_iter().map(|i| i.reason).collect();
-        assert_eq!(reasons, ["a", "b"]);
     }
 }
