@@ -17,7 +17,7 @@ pub enum SecretReadError {
     Unreadable {
         id: String,
         #[source]
-        source: SdkError<GetSecretValueError>,
+        source: Box<SdkError<GetSecretValueError>>,
     },
     #[error("secret {id} has no string value: store it as a string (SecretString), not binary")]
     NotAString { id: String },
@@ -35,7 +35,7 @@ pub async fn read_secret_string(
         .await
         .map_err(|source| SecretReadError::Unreadable {
             id: id.to_owned(),
-            source,
+            source: Box::new(source),
         })?;
     output
         .secret_string()
