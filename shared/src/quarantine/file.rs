@@ -26,7 +26,7 @@ impl FileQuarantine {
 
 impl Quarantine for FileQuarantine {
     async fn put(&self, item: QuarantinedItem) -> Result<(), QuarantineError> {
-        self.file.append(&item).map_err(QuarantineError)
+        self.file.append(&item).map_err(|e| QuarantineError(e.to_string()))
     }
 }
 
