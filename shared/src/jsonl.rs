@@ -247,6 +247,20 @@ impl<T: Serialize + DeserializeOwned> Locked<'_, T> {
         })
     }
 
+    /// Every value in the first `len` bytes of the file (what [`len`](Self::len) said), and
+    /// how many lines were skipped.
+    pub(crate) fn read(&self, len: u64) -> Result<Contents<T>, JsonLinesError> {
+        let mut bytes = Vec::new();
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| file.take(len).read_to_end(&mut bytes))
+            .map_err(|source| {
+                self.lines
+                    .error(|path| JsonLinesError::Read { path, source })
+            })?;
+        Ok(parse(&bytes))
+    }
+
     /// Appends `value` as one line and syncs; returns the file's length after it.
     pub(crate) fn append(&self, value: &T) -> Result<u64, JsonLinesError> {
         self.append_via(value, |file| file)

@@ -3,7 +3,13 @@
 //!
 //! In AWS this is an SQS queue (`SqsQuarantine`, feature `aws`): it keeps messages 14 days,
 //! shows its depth as a CloudWatch metric an alarm can watch, and can be read, redriven or
-//! purged from the console or the CLI. Locally it is a JSON-lines file in the data directory.
+//! purged from the console or the CLI. An item too large for an SQS message goes to an S3
+//! bucket, with a pointer to it in the queue. Locally it is a JSON-lines file in the data
+//! directory (`FileQuarantine`).
+//!
+//! Every item has a stable [`id`](QuarantinedItem::id) derived from what was received, so a
+//! retry of the same unreadable delivery is the same item: the file keeps one line per id, and
+//! the queue's messages carry the id for a redrive to deduplicate.
 
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -12,6 +18,10 @@ use std::sync::Mutex;
 /// One quarantined payload and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuarantinedItem {
+    /// Stable across retries of the same payload (see [`QuarantinedItem::stable_id`]); empty
+    /// in lines written before items had one.
+    #[serde(default)]
+    pub id: String,
     /// Which component set it aside: `ingest`, `crm-sync`, `quota-alert`.
     pub source: String,
     /// A short machine-readable class (`malformed-delivery`, `crm-rejected`, …).
@@ -30,7 +40,11 @@ pub struct QuarantinedItem {
 }
 
 impl QuarantinedItem {
+    /// An item for `payload`, with the id `stable_id(None, source, payload)`: the same payload
+    /// set aside by the same component is the same item. A caller that knows the account and
+    /// route sets a finer id with [`with_id`](Self::with_id).
     pub fn new(source: &str, reason: &str, detail: impl Into<String>, payload: &[u8]) -> Self {
+        let id = Self::stable_id(None, source, payload);
         let (payload, encoding) = match std::str::from_utf8(payload) {
             Ok(text) => (text.to_owned(), "utf-8"),
             Err(_) => {
@@ -45,6 +59,7 @@ impl QuarantinedItem {
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
         Self {
+            id,
             source: source.to_owned(),
             reason: reason.to_owned(),
             detail: detail.into(),
@@ -54,6 +69,35 @@ impl QuarantinedItem {
             reference: None,
             quarantined_at: now,
         }
+    }
+
+    /// The hex SHA-256 that identifies a payload received on `route` for `account`, the same
+    /// for every retry of it. The hash covers each field length-prefixed, so no two different
+    /// field splits collide: the account as one byte (0 absent, 1 present) followed, when
+    /// present, by its length and bytes; then the route, then the body, each as its length (8
+    /// bytes, big-endian) and bytes. Ids are stored: never change this.
+    pub fn stable_id(account: Option<&str>, route: &str, body: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        fn field(hash: &mut Sha256, bytes: &[u8]) {
+            hash.update((bytes.len() as u64).to_be_bytes());
+            hash.update(bytes);
+        }
+        let mut hash = Sha256::new();
+        match account {
+            None => hash.update([0]),
+            Some(account) => {
+                hash.update([1]);
+                field(&mut hash, account.as_bytes());
+            }
+        }
+        field(&mut hash, route.as_bytes());
+        field(&mut hash, body);
+        hex::encode(hash.finalize())
+    }
+
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
     }
 
     pub fn with_content_type(mut self, content_type: Option<&str>) -> Self {
@@ -80,8 +124,58 @@ impl QuarantinedItem {
 
 /// Could not quarantine: the caller must not acknowledge what it failed to keep.
 #[derive(Debug, thiserror::Error)]
-#[error("could not write to the quarantine: {0}")]
-pub struct QuarantineError(pub String);
+pub enum QuarantineError {
+    #[error("could not write to the quarantine file: {0}")]
+    File(#[from] crate::jsonl::JsonLinesError),
+    #[error("could not serialise the quarantined item {id}: {source}")]
+    Serialize {
+        id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[cfg(feature = "aws")]
+    #[error(
+        "could not send quarantined item {id} to the queue {queue_url}: {}; check \
+         QUARANTINE_QUEUE_URL and that the function may call sqs:SendMessage on it",
+        aws_sdk_sqs::error::DisplayErrorContext(.source)
+    )]
+    Send {
+        id: String,
+        queue_url: String,
+        #[source]
+        source: Box<
+            aws_sdk_sqs::error::SdkError<aws_sdk_sqs::operation::send_message::SendMessageError>,
+        >,
+    },
+    /// Never truncated, never dropped: without a bucket a large item cannot be kept.
+    #[cfg(feature = "aws")]
+    #[error(
+        "quarantined item {id} is {size} bytes as an SQS message, more than the {limit} bytes \
+         kept under SQS's 256 KiB limit, and the quarantine has no overflow bucket: configure \
+         one (QUARANTINE_BUCKET, wired with SqsQuarantine::with_overflow_bucket) so large items \
+         go to S3 with a pointer in the queue"
+    )]
+    TooLargeForQueue {
+        id: String,
+        size: usize,
+        limit: usize,
+    },
+    #[cfg(feature = "aws")]
+    #[error(
+        "could not store quarantined item {id} as s3://{bucket}/{key}: {}; check that the \
+         bucket exists and that the function may call s3:PutObject on it",
+        aws_sdk_s3::error::DisplayErrorContext(.source)
+    )]
+    Overflow {
+        id: String,
+        bucket: String,
+        key: String,
+        #[source]
+        source: Box<aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::put_object::PutObjectError>>,
+    },
+    #[error("the in-memory quarantine's lock is poisoned (a test panicked while holding it)")]
+    Poisoned,
+}
 
 pub trait Quarantine: Send + Sync {
     fn put(
@@ -115,7 +209,7 @@ impl Quarantine for MemoryQuarantine {
     async fn put(&self, item: QuarantinedItem) -> Result<(), QuarantineError> {
         self.items
             .lock()
-            .map_err(|_| QuarantineError("lock poisoned".into()))?
+            .map_err(|_| QuarantineError::Poisoned)?
             .push(item);
         Ok(())
     }
@@ -127,7 +221,10 @@ mod sqs;
 
 pub use file::FileQuarantine;
 #[cfg(feature = "aws")]
-pub use sqs::SqsQuarantine;
+pub use sqs::{
+    QuarantineMessage, QuarantinePointer, QuarantineReadError, S3Pointer, SQS_INLINE_LIMIT,
+    SqsQuarantine, resolve_message,
+};
 
 #[cfg(test)]
 mod tests {
@@ -143,5 +240,47 @@ mod tests {
             (text.encoding.as_str(), text.payload.as_str()),
             ("utf-8", "[1]")
         );
+    }
+
+    #[test]
+    fn the_stable_id_is_pinned_because_ids_are_stored() {
+        assert_eq!(
+            QuarantinedItem::stable_id(Some("AC1"), "/events", b"[1]"),
+            // SHA-256(01 | len 3 | "AC1" | len 7 | "/events" | len 3 | "[1]"), computed
+            // independently with Python's hashlib.
+            "e4fb32f77e19ef4ff508a03a5d193154b606e807d60acef0b05d48d14375d3ed"
+        );
+    }
+
+    #[test]
+    fn the_stable_id_separates_fields_so_no_two_splits_collide() {
+        let id = QuarantinedItem::stable_id;
+        assert_ne!(id(Some("ab"), "c", b""), id(Some("a"), "bc", b""));
+        assert_ne!(id(Some(""), "r", b"x"), id(None, "r", b"x"));
+        assert_ne!(id(None, "r", b"x"), id(None, "rx", b""));
+        assert_eq!(id(None, "r", b"x"), id(None, "r", b"x"));
+    }
+
+    #[test]
+    fn an_item_gets_an_id_from_its_source_and_payload() {
+        let a = QuarantinedItem::new("ingest", "malformed", "first try", b"{not json");
+        let b = QuarantinedItem::new("ingest", "malformed", "a retry", b"{not json");
+        assert_eq!(a.id, b.id, "a retry of the same payload is the same item");
+        assert_eq!(
+            a.id,
+            QuarantinedItem::stable_id(None, "ingest", b"{not json")
+        );
+        assert_ne!(
+            a.id,
+            QuarantinedItem::new("crm-sync", "x", "", b"{not json").id
+        );
+        assert_eq!(a.with_id("x").id, "x");
+    }
+
+    #[test]
+    fn lines_written_before_items_had_an_id_still_read() {
+        let old = r#"{"source":"ingest","reason":"malformed","detail":"","payload":"x","encoding":"utf-8","content_type":null,"reference":null,"quarantined_at":"2025-01-01T00:00:00Z"}"#;
+        let item: QuarantinedItem = serde_json::from_str(old).unwrap();
+        assert_eq!((item.id.as_str(), item.payload.as_str()), ("", "x"));
     }
 }

@@ -23,3 +23,32 @@ pub fn scratch_file(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
+
+/// Clients for moto_server (`TWILIO_EVENTS_TEST_MOTO`). Tests fail, never skip, when it is
+/// not running.
+#[cfg(feature = "aws")]
+pub async fn moto_clients() -> (aws_sdk_sqs::Client, aws_sdk_s3::Client) {
+    let endpoint = std::env::var("TWILIO_EVENTS_TEST_MOTO").unwrap_or_else(|_| {
+        panic!("TWILIO_EVENTS_TEST_MOTO is not set: start the emulators with infra/scripts/test.sh (or `eval \"$(infra/scripts/services.sh start)\"`)")
+    });
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "shared-it",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await;
+    // moto serves every bucket at one endpoint: path-style addressing, not virtual hosts.
+    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(true)
+        .build();
+    (
+        aws_sdk_sqs::Client::new(&sdk),
+        aws_sdk_s3::Client::from_conf(s3),
+    )
+}
