@@ -31,6 +31,8 @@ impl JsonlCrm {
 
 impl Crm for JsonlCrm {
     async fn push(&self, update: &StatusUpdate) -> Result<(), CrmError> {
-        self.file.append(update).map_err(CrmError::Connection)
+        self.file
+            .append(update)
+            .map_err(|e| CrmError::Connection(e.to_string()))
     }
 }
