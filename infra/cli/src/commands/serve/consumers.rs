@@ -21,18 +21,38 @@ pub struct ConsumerOptions {
     pub quotas: Option<PathBuf>,
 }
 
+/// A consumer that cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerStartError {
+    #[error("crm-sync cannot start")]
+    CrmSync(#[source] crm_sync::local::LocalError),
+    #[error("quota-alert cannot start")]
+    QuotaAlert(#[source] quota_alert::local::LocalError),
+}
+
+impl ConsumerStartError {
+    /// Whether a flag is at fault (a --crm-url, --quotas file or --data-dir that cannot work),
+    /// rather than a store that failed.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Self::CrmSync(e) => !matches!(e, crm_sync::local::LocalError::Ledger { .. }),
+            Self::QuotaAlert(e) => matches!(e, quota_alert::local::LocalError::Config(_)),
+        }
+    }
+}
+
 /// Starts crm-sync (always: to the CRM at `crm_url`, else into `<data-dir>/crm.jsonl`) and
 /// quota-alert (with a quotas file), each on its own checkpoint.
 pub async fn spawn_all(
     store: &LocalStore,
     data_dir: &Path,
     options: ConsumerOptions,
-) -> Result<JoinSet<()>, String> {
+) -> Result<JoinSet<()>, ConsumerStartError> {
     let mut consumers = JoinSet::new();
     let crm =
         crm_sync::local::local_processor(data_dir, options.crm_url.clone(), options.crm_token)
             .await
-            .map_err(|e| format!("crm-sync: {e}"))?;
+            .map_err(ConsumerStartError::CrmSync)?;
     match &options.crm_url {
         Some(url) => println!("  crm-sync: pushing status changes to {url}"),
         None => println!(
@@ -43,7 +63,7 @@ pub async fn spawn_all(
     consumers.spawn(consume("crm-sync", store.clone(), crm));
     if let Some(quotas) = &options.quotas {
         let alerts = quota_alert::local::local_processor(data_dir, quotas)
-            .map_err(|e| format!("quota-alert: {e}"))?;
+            .map_err(ConsumerStartError::QuotaAlert)?;
         println!(
             "  quota-alert: quotas from {}, alerts to {}",
             quotas.display(),
