@@ -33,7 +33,7 @@ impl IntoResponse for BodyRefused {
         let status = match self {
             // The same bytes will never fit: a retry cannot help.
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            // Not the sender's fault for sure (a slow link): Twilio retries a 5xx, drops a 4xx
+            // Perhaps only a slow link: Twilio retries a 5xx, but drops an event answered 4xx
             // (docs/twilio.md §3).
             Self::TimedOut { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unreadable(_) => StatusCode::BAD_REQUEST,
@@ -70,8 +70,12 @@ pub async fn read(body: Body, limits: BodyLimits) -> Result<Bytes, BodyRefused> 
     })?
 }
 
-async fn collect(mut body: Body, expected: usize, max_bytes: usize) -> Result<Bytes, BodyRefused> {
-    let mut buf = BytesMut::with_capacity(expected);
+/// Room reserved up front: a Content-Length is only a claim, and many connections could each
+/// claim the whole limit and send nothing.
+const FIRST_RESERVE: usize = 64 * 1024;
+
+async fn collect(mut body: Body, declared: usize, max_bytes: usize) -> Result<Bytes, BodyRefused> {
+    let mut buf = BytesMut::with_capacity(declared.min(FIRST_RESERVE));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(BodyRefused::Unreadable)?;
         if let Ok(data) = frame.into_data() {

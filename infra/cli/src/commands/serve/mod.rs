@@ -270,7 +270,13 @@ where
     let body = match body::read(body, state.body_limits).await {
         Ok(body) => body,
         Err(refused) => {
-            tracing::warn!(reason = %refused, "request body refused");
+            // A body over the limit may be a genuine delivery the limit is too small for; a
+            // slow or broken one is the client's own business.
+            if matches!(refused, body::BodyRefused::TooLarge { .. }) {
+                tracing::warn!(reason = %refused, "request body refused");
+            } else {
+                tracing::info!(reason = %refused, "request body refused");
+            }
             return refused.into_response();
         }
     };
