@@ -3,5 +3,6 @@
 mod cli;
 mod helpers;
 mod serve;
+mod serve_limits;
 mod setup;
 mod simulate;
