@@ -83,7 +83,7 @@ for line in open(os.path.join(samples, "10_usage_trigger_callback_form_params.tx
 write("usage_trigger", "sample-10", urllib.parse.urlencode(params))
 write("usage_trigger", "minimal", "AccountSid=AC1&UsageTriggerSid=UT1&UsageCategory=sms&TriggerValue=1&CurrentValue=2")
 write("parse_delivery", "mixed-good-and-bad", "[" + events[0] + ',{"id":1},"x",' + events[-1] + "]")
-# Inputs that failed an assertion once (shared/tests/fuzz_regressions.rs): empty resource fields.
+# Inputs that failed an assertion once (shared/tests/it/fuzz_regressions.rs): empty resource fields.
 write("parse_event", "regression-empty-rate-limit-resource-key", '{"id":"x","type":"com.twilio.apiusage.a.ratelimits","data":{"resource_key":"","current_rate":1,"rate_limit":2}}')
 write("parse_event", "regression-empty-error-log-sid", '{"id":"x","type":"com.twilio.error-logs.error.logged","data":{"sid":""}}')
 write("parse_event", "regression-empty-usage-trigger-sid", '{"id":"x","type":"io.twilio-events.usage-trigger.fired","data":{"account_sid":"AC1","usage_trigger_sid":"","usage_category":"sms","trigger_value":1,"current_value":2}}')

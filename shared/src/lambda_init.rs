@@ -40,9 +40,15 @@ async fn report(error_type: &str, error_message: String) {
         error_type,
         error_message,
     };
+    // Lambda gives `host:port`; emulators may give a URL with a base path, as the runtime accepts.
+    let endpoint = if api.starts_with("http://") || api.starts_with("https://") {
+        api
+    } else {
+        format!("http://{api}")
+    };
     let sent = async {
         let client = lambda_runtime_api_client::Client::builder()
-            .with_endpoint(format!("http://{api}").parse()?)
+            .with_endpoint(endpoint.parse()?)
             .build()?;
         let request = lambda_runtime_api_client::build_request()
             .method(http::Method::POST)

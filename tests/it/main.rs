@@ -5,6 +5,7 @@
 mod dedup_dynamodb_local;
 mod ingest_aws;
 mod ingest_hardening;
+mod lambda_runtime;
 mod properties;
 mod samples;
 mod signature_vectors;

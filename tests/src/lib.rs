@@ -4,6 +4,7 @@
 //! Tests that need them fail loudly when one is missing rather than pass vacuously.
 
 pub mod aws;
+pub mod events;
 pub mod lambda_runtime;
 pub mod sam_template;
 

@@ -3,7 +3,7 @@
 //! The ledger is the in-memory one in both: DynamoDB's latency is not what is measured here.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use crm_sync::{Crm, CrmError, CrmSync, HttpCrm, MemoryStatusLedger, Settings, StatusUpdate};
+use crm_sync::{Crm, CrmError, CrmSync, HttpCrm, MemoryStatusLedger, StatusUpdate, SyncSettings};
 use std::time::{Duration, Instant};
 use twilio_events::metrics::NoMetrics;
 use twilio_events::quarantine::MemoryQuarantine;
@@ -87,7 +87,7 @@ fn bench(c: &mut Criterion) {
                         http.clone(),
                         MemoryQuarantine::default(),
                         NoMetrics,
-                        Settings::default(),
+                        SyncSettings::default(),
                     );
                     let started = Instant::now();
                     let outcome = sync
@@ -117,7 +117,7 @@ fn bench(c: &mut Criterion) {
                         InstantCrm,
                         MemoryQuarantine::default(),
                         NoMetrics,
-                        Settings::default(),
+                        SyncSettings::default(),
                     );
                     let started = Instant::now();
                     let outcome = sync

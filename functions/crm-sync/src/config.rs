@@ -1,7 +1,11 @@
-//! Configuration from environment variables, validated once at start (README.md lists them).
+//! The function's configuration: every environment variable it reads, read here once at start
+//! into a typed [`Config`] (README.md lists them). Nothing is built or fetched here: secrets are
+//! read and adapters built by [`crate::startup`].
 
-use crate::crm::{AnyCrm, HttpCrm, SalesforceCrm, SalesforceSettings, Secret};
-use crate::processor::Settings;
+use crate::adapters::Secret;
+use crate::adapters::http_crm::{BaseUrlError, check_base_url};
+use crate::adapters::salesforce::SalesforceSettings;
+use crate::processor::SyncSettings;
 use std::time::Duration;
 
 /// What is wrong with the configuration, and what to set.
@@ -11,8 +15,12 @@ pub enum ConfigError {
     Missing(&'static str, &'static str),
     #[error("{name} is invalid ({why})")]
     Invalid { name: &'static str, why: String },
-    #[error("could not read the secret {arn} from Secrets Manager: {why}")]
-    Secret { arn: String, why: String },
+    #[error("{name} is invalid: the CRM's base URL {source}")]
+    InvalidUrl {
+        name: &'static str,
+        #[source]
+        source: BaseUrlError,
+    },
 }
 
 /// Where a credential comes from.
@@ -24,6 +32,7 @@ pub enum SecretSource {
     Value(Secret),
 }
 
+/// The CRM to write to (`CRM_KIND`) and how to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CrmConfig {
     Http {
@@ -37,15 +46,17 @@ pub enum CrmConfig {
     },
 }
 
+/// Which CRM, where the ledger and the quarantine are, and the core's tuning.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub crm: CrmConfig,
     pub ledger_table: String,
     pub quarantine_queue_url: String,
-    pub settings: Settings,
+    pub settings: SyncSettings,
 }
 
 impl Config {
+    /// From the process environment; a blank variable counts as unset.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
     }
@@ -67,9 +78,9 @@ impl Config {
                     "CRM_URL",
                     "the base URL of the CRM's HTTP endpoint (see README.md, HTTP contract)",
                 )?;
-                HttpCrm::new(&url, None).map_err(|why| ConfigError::Invalid {
+                check_base_url(&url).map_err(|source| ConfigError::InvalidUrl {
                     name: "CRM_URL",
-                    why,
+                    source,
                 })?;
                 CrmConfig::Http {
                     url,
@@ -85,7 +96,7 @@ impl Config {
                 {
                     return Err(ConfigError::Invalid {
                         name: "SALESFORCE_LOGIN_URL",
-                        why: "must start with https://".into(),
+                        why: "must start with https://, e.g. https://acme.my.salesforce.com".into(),
                     });
                 }
                 let client_id =
@@ -147,7 +158,7 @@ impl Config {
                 });
             }
         };
-        let mut settings = Settings::default();
+        let mut settings = SyncSettings::default();
         if let Some(v) = get("CRM_CONCURRENCY") {
             settings.concurrency = v
                 .parse::<usize>()
@@ -182,93 +193,6 @@ impl Config {
             settings,
         })
     }
-}
-
-/// Reads a secret's value (Secrets Manager for an ARN).
-pub async fn resolve_secret(
-    source: &SecretSource,
-    client: &aws_sdk_secretsmanager::Client,
-) -> Result<Secret, ConfigError> {
-    match source {
-        SecretSource::Value(v) => Ok(v.clone()),
-        SecretSource::Arn(arn) => {
-            let out = client
-                .get_secret_value()
-                .secret_id(arn)
-                .send()
-                .await
-                .map_err(|e| ConfigError::Secret {
-                    arn: arn.clone(),
-                    why: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
-                })?;
-            let value = out.secret_string().ok_or_else(|| ConfigError::Secret {
-                arn: arn.clone(),
-                why: "the secret has no string value".into(),
-            })?;
-            Ok(Secret::new(value.trim()))
-        }
-    }
-}
-
-/// The CRM adapter the configuration asks for.
-pub async fn build_crm(
-    crm: &CrmConfig,
-    secrets: &aws_sdk_secretsmanager::Client,
-) -> Result<AnyCrm, ConfigError> {
-    match crm {
-        CrmConfig::Http { url, token } => {
-            let token = match token {
-                Some(source) => Some(resolve_secret(source, secrets).await?),
-                None => None,
-            };
-            HttpCrm::new(url, token)
-                .map(AnyCrm::Http)
-                .map_err(|why| ConfigError::Invalid {
-                    name: "CRM_URL",
-                    why,
-                })
-        }
-        CrmConfig::Salesforce { settings, secret } => {
-            let mut settings = (**settings).clone();
-            settings.client_secret = resolve_secret(secret, secrets).await?;
-            SalesforceCrm::new(settings)
-                .map(|c| AnyCrm::Salesforce(Box::new(c)))
-                .map_err(|why| ConfigError::Invalid {
-                    name: "SALESFORCE_LOGIN_URL",
-                    why,
-                })
-        }
-    }
-}
-
-/// The processor the Lambda function runs.
-pub type AwsProcessor = crate::processor::CrmSync<
-    crate::dynamo::DynamoStatusLedger,
-    AnyCrm,
-    twilio_events::quarantine::SqsQuarantine,
-    twilio_events::metrics::StdoutSink,
->;
-
-/// Builds every client once, from the configuration and the AWS SDK's.
-pub async fn aws_processor(
-    config: &Config,
-    sdk: &aws_config::SdkConfig,
-) -> Result<AwsProcessor, ConfigError> {
-    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-    let crm = build_crm(&config.crm, &secrets).await?;
-    Ok(crate::processor::CrmSync::with_settings(
-        crate::dynamo::DynamoStatusLedger::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &config.ledger_table,
-        ),
-        crm,
-        twilio_events::quarantine::SqsQuarantine::new(
-            aws_sdk_sqs::Client::new(sdk),
-            &config.quarantine_queue_url,
-        ),
-        twilio_events::metrics::StdoutSink,
-        config.settings.clone(),
-    ))
 }
 
 #[cfg(test)]

@@ -1,18 +1,16 @@
 //! The Lambda function: a Kinesis event source mapping with partial batch responses.
-//! Everything is built once, at cold start; configuration errors stop the start with a message
-//! that says which variable to fix.
+//! Everything is built once, at cold start; a failed start (a configuration error names the
+//! variable to fix) is logged and reported to the Runtime API as an init error.
 
-use crm_sync::config::{Config, aws_processor};
-use lambda_runtime::Error;
+use crm_sync::{config::Config, startup};
+use twilio_events::lambda_init::or_report_init_error;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     twilio_events::logging::init_json_logs();
-    let config =
-        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let processor = aws_processor(&config, &sdk)
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "could not start"))?;
+    let config = or_report_init_error("ConfigError", async { Config::from_env() }).await?;
+    let sdk = aws_config::load_from_env().await;
+    let processor =
+        or_report_init_error("StartupError", startup::aws_processor(&config, &sdk)).await?;
     twilio_events::kinesis_lambda::run(processor).await
 }

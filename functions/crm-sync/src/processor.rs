@@ -1,8 +1,7 @@
 //! The batch processor: per partition key in order, keys concurrently, failures by sequence
 //! number, the unprocessable to the quarantine, everything within the deadline.
 
-use crate::crm::{Crm, CrmError};
-use crate::ledger::{Claim, Settled, StatusLedger};
+use crate::ports::{Crm, CrmError, LedgerDecision, Settled, StatusLedger};
 use crate::update::StatusUpdate;
 use crate::{SERVICE, retry};
 use futures_util::StreamExt as _;
@@ -32,7 +31,7 @@ pub mod metric {
 
 /// Tuning, with defaults fit for a Lambda of a few minutes' timeout.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub struct SyncSettings {
     /// Partition keys processed at once.
     pub concurrency: usize,
     /// The longest one CRM attempt may take.
@@ -45,7 +44,7 @@ pub struct Settings {
     pub safety_margin: Duration,
 }
 
-impl Default for Settings {
+impl Default for SyncSettings {
     fn default() -> Self {
         Self {
             concurrency: 16,
@@ -65,7 +64,7 @@ pub struct CrmSync<L, C, Q, M> {
     pub crm: C,
     pub quarantine: Q,
     pub metrics: M,
-    pub settings: Settings,
+    pub settings: SyncSettings,
 }
 
 /// Per-invocation metrics: the main document and errors by class.
@@ -88,10 +87,16 @@ enum Done {
 
 impl<L: StatusLedger, C: Crm, Q: Quarantine, M: MetricsSink> CrmSync<L, C, Q, M> {
     pub fn new(ledger: L, crm: C, quarantine: Q, metrics: M) -> Self {
-        Self::with_settings(ledger, crm, quarantine, metrics, Settings::default())
+        Self::with_settings(ledger, crm, quarantine, metrics, SyncSettings::default())
     }
 
-    pub fn with_settings(ledger: L, crm: C, quarantine: Q, metrics: M, settings: Settings) -> Self {
+    pub fn with_settings(
+        ledger: L,
+        crm: C,
+        quarantine: Q,
+        metrics: M,
+        settings: SyncSettings,
+    ) -> Self {
         Self {
             ledger,
             crm,
@@ -211,12 +216,12 @@ impl<L: StatusLedger, C: Crm, Q: Quarantine, M: MetricsSink> CrmSync<L, C, Q, M>
             }
         };
         match self.ledger.claim(&update).await {
-            Ok(Claim::Push) => {}
-            Ok(Claim::Stale) => {
+            Ok(LedgerDecision::Push) => {}
+            Ok(LedgerDecision::Stale) => {
                 Self::tally(tally, |t| t.count(metric::SKIPPED_STALE));
                 return Done::Yes;
             }
-            Ok(Claim::Duplicate) => {
+            Ok(LedgerDecision::Duplicate) => {
                 Self::tally(tally, |t| t.count(metric::SKIPPED_DUPLICATE));
                 return Done::Yes;
             }
@@ -324,7 +329,7 @@ impl<L: StatusLedger, C: Crm, Q: Quarantine, M: MetricsSink> BatchProcessor
             .buffer_unordered(self.settings.concurrency.max(1))
             .for_each(|()| async {});
         // In-flight work still running at the deadline is dropped: the ledger's pending state
-        // makes that safe (see `ledger`).
+        // makes that safe (see `ports`).
         if tokio::time::timeout_at(stop.into(), work).await.is_err() {
             tracing::warn!("deadline reached; unfinished records are retried");
         }

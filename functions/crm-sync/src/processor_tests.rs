@@ -1,7 +1,8 @@
 //! The core with in-memory fakes: ordering, ledger decisions, failures, deadline, metrics.
 
 use super::*;
-use crate::ledger::{LedgerError, MemoryStatusLedger};
+use crate::adapters::memory::MemoryStatusLedger;
+use crate::ports::LedgerError;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use twilio_events::metrics::MemorySink;
@@ -116,8 +117,8 @@ struct Parts {
     ledger: Arc<MemoryStatusLedger>,
 }
 
-fn fast() -> Settings {
-    Settings {
+fn fast() -> SyncSettings {
+    SyncSettings {
         concurrency: 4,
         attempt_timeout: Duration::from_millis(200),
         max_attempts: 3,
@@ -344,7 +345,7 @@ struct ForgetfulLedger {
 }
 
 impl StatusLedger for ForgetfulLedger {
-    async fn claim(&self, u: &StatusUpdate) -> Result<Claim, LedgerError> {
+    async fn claim(&self, u: &StatusUpdate) -> Result<LedgerDecision, LedgerError> {
         self.inner.claim(u).await
     }
     async fn settle(&self, u: &StatusUpdate, o: Settled) -> Result<(), LedgerError> {
@@ -353,7 +354,9 @@ impl StatusLedger for ForgetfulLedger {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(LedgerError("connection reset".into()));
+            return Err(LedgerError::unavailable(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset,
+            )));
         }
         self.inner.settle(u, o).await
     }

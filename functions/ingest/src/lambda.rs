@@ -6,7 +6,7 @@ use crate::service::Ingest;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 use twilio_events::metrics::MetricsSink;
 use twilio_events::quarantine::Quarantine;
 
@@ -16,15 +16,15 @@ const TWILIO_TIMEOUT: Duration = Duration::from_millis(4_800);
 /// How long this invocation may take: the sooner of Lambda's deadline and Twilio's timeout.
 fn deadline(lambda_deadline_ms: Option<u64>, received: Instant) -> Instant {
     let twilio = received + TWILIO_TIMEOUT;
-    let Some(deadline_ms) = lambda_deadline_ms else {
-        return twilio;
-    };
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let lambda = received + Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    lambda.min(twilio)
+    // A deadline that cannot be Lambda's (an emulator's placeholder) leaves Twilio's limit.
+    lambda_deadline_ms
+        .and_then(|ms| {
+            twilio_events::deadline::lambda_deadline(
+                UNIX_EPOCH + Duration::from_millis(ms),
+                received,
+            )
+        })
+        .map_or(twilio, |lambda| lambda.min(twilio))
 }
 
 /// Serves requests until the runtime stops.

@@ -1,19 +1,17 @@
 //! The ingest Lambda: its configuration read (config.rs), its clients and secrets set up once
-//! (startup.rs), then API Gateway requests until the runtime stops.
+//! (startup.rs), then API Gateway requests until the runtime stops. A failed start is logged
+//! and reported to the Runtime API as an init error.
 
 use ingest::config::Config;
 use ingest::{lambda, startup};
 use std::sync::Arc;
+use twilio_events::lambda_init::or_report_init_error;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     twilio_events::logging::init_json_logs();
-    let config = Config::from_env().inspect_err(
-        |e| tracing::error!(variable = e.variable(), error = %e, "invalid configuration"),
-    )?;
+    let config = or_report_init_error("ConfigError", async { Config::from_env() }).await?;
     let sdk = aws_config::load_from_env().await;
-    let ingest = startup::aws(&config, &sdk)
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "could not start"))?;
+    let ingest = or_report_init_error("StartupError", startup::aws(&config, &sdk)).await?;
     lambda::run(Arc::new(ingest)).await
 }

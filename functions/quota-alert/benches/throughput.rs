@@ -4,9 +4,10 @@
 //!     CARGO_TARGET_DIR=... cargo bench -p quota-alert --bench throughput
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use quota_alert::adapters::memory::{MemoryPublisher, MemoryStore};
 use quota_alert::fixtures;
 use quota_alert::fixtures::records;
-use quota_alert::{Config, MemoryPublisher, MemoryStore, QuotaAlert};
+use quota_alert::{QuotaAlert, Quotas};
 use std::time::{Duration, Instant};
 use time::macros::datetime;
 use twilio_events::metrics::NoMetrics;
@@ -24,7 +25,7 @@ type Processor = QuotaAlert<MemoryStore, MemoryPublisher, NoMetrics, MemoryQuara
 
 fn processor() -> Processor {
     QuotaAlert::new(
-        Config::parse(QUOTAS).expect("valid quotas"),
+        Quotas::parse(QUOTAS).expect("valid quotas"),
         MemoryStore::default(),
         MemoryPublisher::default(),
         NoMetrics,

@@ -1,8 +1,6 @@
-//! The alert a threshold crossing sends, and where it goes.
+//! The alert a threshold crossing sends.
 
 use serde::{Deserialize, Serialize};
-use std::future::Future;
-use std::sync::Mutex;
 
 /// One threshold crossing: what, how close, and when the limit will be hit at the current rate.
 /// This is the JSON body of the SNS message and of each `alerts.jsonl` line.
@@ -62,67 +60,6 @@ pub(crate) fn number(v: f64) -> String {
 
 pub(crate) fn percent(v: f64) -> String {
     number((v * 10.0).round() / 10.0)
-}
-
-/// Publishing failed; the alert's claim is released and the record retried.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "could not publish the alert for quota {quota}: {detail} (it will be retried; if this persists, check ALERT_TOPIC_ARN and the function's sns:Publish permission)"
-)]
-pub struct PublishError {
-    pub quota: String,
-    pub detail: String,
-}
-
-/// Where alerts go: SNS in AWS, stderr and `alerts.jsonl` locally.
-pub trait AlertPublisher: Send + Sync {
-    fn publish(&self, alert: &Alert) -> impl Future<Output = Result<(), PublishError>> + Send;
-}
-
-/// Keeps alerts in memory, for tests; can be told to fail.
-#[derive(Debug, Default)]
-pub struct MemoryPublisher {
-    alerts: Mutex<Vec<Alert>>,
-    failures_left: Mutex<u32>,
-}
-
-impl MemoryPublisher {
-    pub fn alerts(&self) -> Vec<Alert> {
-        self.alerts.lock().map(|a| a.clone()).unwrap_or_default()
-    }
-
-    /// The next `n` publishes fail.
-    pub fn fail_next(&self, n: u32) {
-        if let Ok(mut f) = self.failures_left.lock() {
-            *f = n;
-        }
-    }
-}
-
-impl AlertPublisher for MemoryPublisher {
-    async fn publish(&self, alert: &Alert) -> Result<(), PublishError> {
-        let fail = match self.failures_left.lock() {
-            Ok(mut left) if *left > 0 => {
-                *left -= 1;
-                true
-            }
-            _ => false,
-        };
-        if fail {
-            return Err(PublishError {
-                quota: alert.quota.clone(),
-                detail: "injected failure".into(),
-            });
-        }
-        self.alerts
-            .lock()
-            .map_err(|_| PublishError {
-                quota: alert.quota.clone(),
-                detail: "lock poisoned".into(),
-            })?
-            .push(alert.clone());
-        Ok(())
-    }
 }
 
 #[cfg(test)]

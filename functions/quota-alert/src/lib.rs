@@ -6,58 +6,37 @@
 //! publishes each quota's use as EMF metrics, and sends one alert per quota, window and
 //! threshold, with a forecast of when the limit will be hit. See README.md.
 //!
-//! - [`config`]: the quota document, validated at start.
-//! - [`QuotaAlert`]: the core, generic over [`UsageCounter`] + [`AlertLedger`] (storage),
-//!   [`AlertPublisher`], a metrics sink and a quarantine.
-//! - Adapters: [`DynamoUsageCounter`], [`SnsAlertPublisher`]; [`local`] (feature `local`) for
-//!   `twilio-events serve`.
+//! The four places every function crate has:
+//!
+//! - [`ports`]: what the core needs ([`UsageCounter`], [`AlertLedger`], [`AlertPublisher`]),
+//!   their errors, and the rules all their adapters apply, written once
+//!   ([`ports::is_recorded`], [`ports::decide_alert_claim`]).
+//! - The core, [`processor`]: [`QuotaAlert`], generic over the ports, a metrics sink and a
+//!   quarantine. It reads the quota document of [`quotas`] (model, sources, validation) and
+//!   places events in [`window`]s; what it sends is an [`alert`].
+//! - [`adapters`]: DynamoDB and SNS; SQLite and `alerts.jsonl` for `twilio-events serve`
+//!   (feature `local`); in-memory fakes (feature `testing`, with the event fixtures of
+//!   `fixtures`).
+//! - [`config`] reads every environment variable into [`Config`]; [`startup`] wires the
+//!   adapters ([`startup::aws`] for the Lambda, `startup::local` for `serve`); `main.rs` runs
+//!   the Lambda.
 
+pub mod adapters;
 pub mod alert;
 pub mod config;
-pub mod dynamo;
+#[cfg(any(test, feature = "testing"))]
 pub mod fixtures;
-pub mod lambda;
-#[cfg(feature = "local")]
-pub mod local;
+pub mod ports;
 pub mod processor;
-pub mod sns;
-pub mod store;
+pub mod quotas;
+pub mod startup;
 pub mod window;
 
-pub use alert::{Alert, AlertPublisher, MemoryPublisher, PublishError};
-pub use config::{Config, ConfigError, ConfigSource, Counts, Quota, WindowKind};
-pub use dynamo::DynamoUsageCounter;
-pub use lambda::run;
+pub use alert::Alert;
+pub use config::{Config, ConfigError};
+pub use ports::{
+    AlertClaimOutcome, AlertLedger, AlertLedgerError, AlertPublishError, AlertPublisher,
+    CounterError, UsageCounter,
+};
 pub use processor::{EventOutcome, ProcessError, QuotaAlert, SERVICE};
-pub use sns::SnsAlertPublisher;
-pub use store::{AlertLedger, MemoryStore, StoreError, UsageCounter};
-
-/// The Lambda's settings besides the quota document (see [`ConfigSource::from_env`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings {
-    pub counter_table: String,
-    pub alert_topic_arn: String,
-    pub quarantine_queue_url: String,
-}
-
-/// A required setting is missing.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} is not set: the function needs it (see functions/quota-alert/README.md)")]
-pub struct MissingSetting(pub &'static str);
-
-impl Settings {
-    /// From `COUNTER_TABLE`, `ALERT_TOPIC_ARN` and `QUARANTINE_QUEUE_URL`.
-    pub fn from_env() -> Result<Self, MissingSetting> {
-        let var = |name: &'static str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or(MissingSetting(name))
-        };
-        Ok(Self {
-            counter_table: var("COUNTER_TABLE")?,
-            alert_topic_arn: var("ALERT_TOPIC_ARN")?,
-            quarantine_queue_url: var("QUARANTINE_QUEUE_URL")?,
-        })
-    }
-}
+pub use quotas::{Counts, Quota, Quotas, QuotasError, QuotasSource, WindowKind};

@@ -1,9 +1,12 @@
 //! The core: for each record of a batch, which quotas the event counts for, idempotent
 //! counting, threshold checks, alerts once per quota, window and threshold, and EMF metrics.
 
-use crate::alert::{Alert, AlertPublisher, PublishError, number, percent};
-use crate::config::{Config, Counts, Quota};
-use crate::store::{AlertClaim, AlertLedger, Claim, Increment, Recorded, StoreError, UsageCounter};
+use crate::alert::{Alert, number, percent};
+use crate::ports::{
+    AlertClaim, AlertClaimOutcome, AlertLedger, AlertLedgerError, AlertPublishError,
+    AlertPublisher, CounterError, Increment, Recorded, UsageCounter,
+};
+use crate::quotas::{Counts, Quota, Quotas};
 use crate::window::{WindowSpan, forecast_exhausted_at, rfc3339};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,9 +33,11 @@ const DAY_S: i64 = 86_400;
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Counter(#[from] CounterError),
     #[error(transparent)]
-    Publish(#[from] PublishError),
+    AlertLedger(#[from] AlertLedgerError),
+    #[error(transparent)]
+    AlertPublish(#[from] AlertPublishError),
     #[error(transparent)]
     Quarantine(#[from] QuarantineError),
     #[error(
@@ -89,9 +94,9 @@ where
     M: MetricsSink,
     Q: Quarantine,
 {
-    pub fn new(config: Config, store: C, publisher: A, metrics: M, quarantine: Q) -> Self {
+    pub fn new(quotas: Quotas, store: C, publisher: A, metrics: M, quarantine: Q) -> Self {
         Self {
-            quotas: config.quotas,
+            quotas: quotas.into_vec(),
             store,
             publisher,
             metrics,
@@ -175,7 +180,7 @@ where
                     // (DynamoDB, DynamoDB Local) would delete the counter mid-count.
                     expires_at: span
                         .bucket_expiry()
-                        .max(crate::store::wall_clock() + EVENT_MEMORY_S),
+                        .max(crate::ports::wall_clock() + EVENT_MEMORY_S),
                 }),
                 Contribution::Gauge { .. } => None,
             })
@@ -186,7 +191,7 @@ where
                 .filter_map(|(_, _, span)| span.end)
                 .max()
                 .map_or(0, |end| end + DAY_S)
-                .max(crate::store::wall_clock() + EVENT_MEMORY_S);
+                .max(crate::ports::wall_clock() + EVENT_MEMORY_S);
             // A duplicate adds nothing, but its quotas are still checked below: if the first
             // delivery counted and then failed to publish, the retry sends the alert.
             outcome.duplicate = self
@@ -263,7 +268,7 @@ where
             key: key.clone(),
             at,
             rearm_at,
-            lease_until: crate::store::wall_clock() + CLAIM_LEASE_S,
+            lease_until: crate::ports::wall_clock() + CLAIM_LEASE_S,
             claim_id: format!(
                 "{}-{}-{}",
                 std::process::id(),
@@ -274,12 +279,12 @@ where
             used,
         };
         match self.store.claim(&claim).await? {
-            Claim::AlreadySent => {
+            AlertClaimOutcome::AlreadySent => {
                 self.remember_sent(key, rearm_at);
                 return Ok(None);
             }
-            Claim::InFlight => return Err(ProcessError::AlertInFlight(key)),
-            Claim::Claimed => {}
+            AlertClaimOutcome::InFlight => return Err(ProcessError::AlertInFlight(key)),
+            AlertClaimOutcome::Claimed => {}
         }
         let alert = build_alert(quota, threshold, used, limit, span, at, event_id);
         if let Err(error) = self.publisher.publish(&alert).await {
@@ -509,7 +514,7 @@ where
             }
             let fallback = record
                 .arrived_at
-                .map_or_else(crate::store::wall_clock, |t| t.unix_timestamp());
+                .map_or_else(crate::ports::wall_clock, |t| t.unix_timestamp());
             let result = match std::str::from_utf8(&record.data)
                 .map_err(|e| e.to_string())
                 .and_then(|text| CloudEvent::parse(text).map_err(|e| e.to_string()))

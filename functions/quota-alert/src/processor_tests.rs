@@ -1,10 +1,9 @@
 //! The core against in-memory fakes: counting, windows, alert-once, failures.
 
 use super::*;
-use crate::alert::MemoryPublisher;
+use crate::adapters::memory::{MemoryPublisher, MemoryStore};
 use crate::fixtures::records;
 use crate::fixtures::{self, ACCOUNT};
-use crate::store::MemoryStore;
 use time::OffsetDateTime;
 use time::macros::datetime;
 use twilio_events::metrics::MemorySink;
@@ -12,9 +11,9 @@ use twilio_events::quarantine::MemoryQuarantine;
 
 type Core = QuotaAlert<MemoryStore, MemoryPublisher, MemorySink, MemoryQuarantine>;
 
-fn core(config: &str) -> Core {
+fn core(quotas: &str) -> Core {
     QuotaAlert::new(
-        Config::parse(config).unwrap(),
+        Quotas::parse(quotas).unwrap(),
         MemoryStore::default(),
         MemoryPublisher::default(),
         MemorySink::default(),
@@ -168,7 +167,7 @@ async fn a_rolling_window_forgets_use_older_than_24_hours() {
         .unwrap();
     assert!(outcome.alerts.is_empty());
     let span = WindowSpan::at(
-        crate::config::WindowKind::Rolling24h,
+        crate::quotas::WindowKind::Rolling24h,
         datetime!(2026-03-11 10:00 UTC).unix_timestamp(),
     );
     let used = qa

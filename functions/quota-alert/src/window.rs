@@ -5,7 +5,7 @@
 //! the sum of that bucket and the 23 before it, so the window slides by whole hours (at most one
 //! hour of events too many is counted right after an hour boundary, never too few).
 
-use crate::config::WindowKind;
+use crate::quotas::WindowKind;
 use time::{Date, Month, OffsetDateTime, Time};
 
 const HOUR: i64 = 3_600;

@@ -306,7 +306,7 @@ impl<'a> CloudEvent<'a> {
             .resource()
             // A typed field can be an empty string (`"resource_key": ""`, `"sid": ""`), and
             // Kinesis refuses an empty partition key: fall back instead (found by fuzzing,
-            // shared/tests/fuzz_regressions.rs).
+            // shared/tests/it/fuzz_regressions.rs).
             .filter(|key| !key.is_empty())
             .or_else(|| self.source.as_deref().and_then(sid_from_source))
             .unwrap_or(&self.id);

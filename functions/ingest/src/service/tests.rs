@@ -862,9 +862,8 @@ impl Quarantine for FlakyQuarantine {
     ) -> Result<(), twilio_events::quarantine::QuarantineError> {
         if self.fail_next.load(Ordering::SeqCst) > 0 {
             self.fail_next.fetch_sub(1, Ordering::SeqCst);
-            return Err(twilio_events::quarantine::QuarantineError(
-                "unavailable (injected)".into(),
-            ));
+            // Any failure will do: the core only sees that the quarantine refused.
+            return Err(twilio_events::quarantine::QuarantineError::Poisoned);
         }
         self.inner.put(item).await
     }

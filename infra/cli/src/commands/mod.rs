@@ -58,17 +58,6 @@ impl CliError {
     }
 }
 
-/// `serve` (in `serve/`, which other branches are changing now) still builds its errors as
-/// `InputError(message)`: this keeps that spelling working until it returns typed errors. Each
-/// is a usage error (exit 2), as before.
-#[allow(non_snake_case)]
-pub fn InputError<E: Into<Box<dyn Error + Send + Sync>>>(cause: E) -> CliError {
-    CliError::Usage(cause.into())
-}
-
-/// `serve`'s name for [`CliError`] (see [`InputError()`]).
-pub type InputError = CliError;
-
 /// A file named on the command line (or standard input) cannot be read.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read {}", shown_input(path))]

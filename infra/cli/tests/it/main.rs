@@ -4,5 +4,6 @@ mod cli;
 mod hardening;
 mod helpers;
 mod serve;
+mod serve_limits;
 mod setup;
 mod simulate;

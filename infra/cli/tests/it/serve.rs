@@ -393,3 +393,49 @@ fn serve_refuses_a_bad_quotas_file_at_start_naming_the_field() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("quotas[0].window"), "{stderr}");
 }
+
+/// Runs `serve` with `extra` until it exits; its exit code and stderr.
+fn serve_until_it_exits(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_twilio-events"))
+        .args(["serve", "--auth-token", TOKEN, "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn serve_exits_2_when_a_flag_cannot_work_and_1_when_its_store_fails() {
+    // GIVEN a port another program holds, WHEN serve is asked for it, THEN exit 2, naming the
+    // address, the flag to change and the system's reason
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = data_dir("exit-port");
+    let (code, stderr) = serve_until_it_exits(&dir, &["--port", &port]);
+    assert_eq!(code, Some(2), "{stderr}");
+    for needle in [
+        format!("127.0.0.1:{port}"),
+        "--port".into(),
+        "cause:".into(),
+    ] {
+        assert!(stderr.contains(&needle), "{needle} missing from {stderr}");
+    }
+
+    // GIVEN a timeout that is not a duration, THEN exit 2, naming the flag
+    let (code, stderr) = serve_until_it_exits(&dir, &["--port", "0", "--idle-timeout", "soon"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--idle-timeout"), "{stderr}");
+
+    // GIVEN a data directory whose database cannot be opened (a directory in its place),
+    // THEN serve fails at run time: exit 1, saying which store and why
+    let dir = data_dir("exit-store");
+    std::fs::create_dir_all(dir.join("twilio-events.db")).unwrap();
+    let (code, stderr) = serve_until_it_exits(&dir, &["--port", "0"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("embedded store"), "{stderr}");
+    assert!(stderr.contains("cause:"), "{stderr}");
+}

@@ -21,18 +21,42 @@ pub struct ConsumerOptions {
     pub quotas: Option<PathBuf>,
 }
 
+/// A consumer that cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerStartError {
+    #[error("crm-sync cannot start")]
+    CrmSync(#[source] crm_sync::startup::StartupError),
+    #[error("quota-alert cannot start")]
+    QuotaAlert(#[source] quota_alert::startup::StartupError),
+}
+
+impl ConsumerStartError {
+    /// Whether a flag is at fault (a --crm-url, --quotas file or --data-dir that cannot work),
+    /// rather than a store that failed.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Self::CrmSync(e) => !matches!(e, crm_sync::startup::StartupError::Ledger(_)),
+            Self::QuotaAlert(e) => matches!(
+                e,
+                quota_alert::startup::StartupError::Quotas(_)
+                    | quota_alert::startup::StartupError::QuotasFrom { .. }
+            ),
+        }
+    }
+}
+
 /// Starts crm-sync (always: to the CRM at `crm_url`, else into `<data-dir>/crm.jsonl`) and
 /// quota-alert (with a quotas file), each on its own checkpoint.
 pub async fn spawn_all(
     store: &SqliteStore,
     data_dir: &Path,
     options: ConsumerOptions,
-) -> Result<JoinSet<()>, String> {
+) -> Result<JoinSet<()>, ConsumerStartError> {
     let mut consumers = JoinSet::new();
     let crm =
-        crm_sync::local::local_processor(data_dir, options.crm_url.clone(), options.crm_token)
+        crm_sync::startup::local_processor(data_dir, options.crm_url.clone(), options.crm_token)
             .await
-            .map_err(|e| format!("crm-sync: {e}"))?;
+            .map_err(ConsumerStartError::CrmSync)?;
     match &options.crm_url {
         Some(url) => println!("  crm-sync: pushing status changes to {url}"),
         None => println!(
@@ -42,8 +66,8 @@ pub async fn spawn_all(
     }
     consumers.spawn(consume("crm-sync", store.clone(), crm));
     if let Some(quotas) = &options.quotas {
-        let alerts = quota_alert::local::local_processor(data_dir, quotas)
-            .map_err(|e| format!("quota-alert: {e}"))?;
+        let alerts = quota_alert::startup::local(data_dir, quotas)
+            .map_err(ConsumerStartError::QuotaAlert)?;
         println!(
             "  quota-alert: quotas from {}, alerts to {}",
             quotas.display(),

@@ -2,21 +2,26 @@
 //! a local HTTP server, on an embedded store (or on DynamoDB and Kinesis with `--backend aws`);
 //! the stream consumers run beside it on the local stream.
 
+mod body;
 mod consumers;
+mod error;
+mod server;
 mod summary;
 
-use crate::commands::{InputError, Outcome};
+use crate::commands::{CliError, Outcome};
 use crate::secrets::SecretArgs;
 use axum::Router;
-use axum::extract::State;
-use bytes::Bytes;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use body::BodyLimits;
 use clap::{Args, ValueEnum};
-use http::{HeaderMap, Method, Uri};
+use error::ServeError;
 use ingest::Ingest;
 use ingest::adapters::sqlite::SqliteStore;
 use ingest::config::IngestSettings;
 use ingest::ports::{DedupStore, EventPublisher, SystemClock};
 use ingest::request::{HttpRequest, handle};
+use server::{ConnectionLimits, parse_timeout};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,9 +63,26 @@ pub struct ServeArgs {
     /// With --backend aws: the Kinesis stream.
     #[arg(long, env = "STREAM_NAME", required_if_eq("backend", "aws"))]
     stream_name: Option<String>,
-    /// Bodies larger than this get 413.
+    /// Bodies larger than this get 413, as soon as the limit is crossed (or from the
+    /// Content-Length, before reading).
     #[arg(long, default_value_t = ingest::config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// A connection whose request head is not complete this long after it opened (or after
+    /// its first byte, on a kept-alive connection) is closed. Twilio sends its head at once.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
+    header_read_timeout: Duration,
+    /// A request whose body has not all arrived this long after its head gets 503 (Twilio
+    /// retries) and its connection is closed; nothing of it is stored.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    body_read_timeout: Duration,
+    /// A kept-alive connection with no new request for this long is closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    idle_timeout: Duration,
+    /// Connections open at once; more wait (in the listen backlog) until one closes. Keep it
+    /// under the open-files limit (ulimit -n).
+    #[arg(long, value_name = "N", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// crm-sync pushes status changes to this CRM (the generic HTTP contract); without it they
     /// are appended to <data-dir>/crm.jsonl.
     #[arg(long, env = "CRM_URL", value_name = "URL")]
@@ -78,15 +100,15 @@ pub struct ServeArgs {
     secrets: SecretArgs,
 }
 
-pub fn run(args: ServeArgs) -> Result<Outcome, InputError> {
+pub fn run(args: ServeArgs) -> Result<Outcome, CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| InputError(format!("cannot start the runtime: {e}")))?;
+        .map_err(ServeError::Runtime)?;
     runtime.block_on(serve(args))
 }
 
-async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
+async fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
     let level = if args.verbose { "info" } else { "warn" };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -96,29 +118,37 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 
-    let (secrets, secrets_file) = args.secrets.load().map_err(InputError)?;
+    let (secrets, secrets_file) = args.secrets.load()?;
     let verifier = Verifier::new(secrets);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port))
+    let addr = SocketAddr::new(args.host, args.port);
+    let listen_error = |source| ServeError::Listen { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| {
-            InputError(format!(
-                "cannot listen on {}:{}: {e} (is another serve running? try --port)",
-                args.host, args.port
-            ))
-        })?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| InputError(e.to_string()))?;
+        .map_err(listen_error)?;
+    let local = listener.local_addr().map_err(listen_error)?;
     let public_url = args
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
     let mut settings = IngestSettings::for_base_url(&public_url);
     settings.max_body_bytes = args.max_body_bytes;
-    std::fs::create_dir_all(&args.data_dir)
-        .map_err(|e| InputError(format!("cannot create {}: {e}", args.data_dir.display())))?;
+    std::fs::create_dir_all(&args.data_dir).map_err(|source| ServeError::DataDir {
+        path: args.data_dir.clone(),
+        source,
+    })?;
     let quarantine = FileQuarantine::new(args.data_dir.join("quarantine.jsonl"));
     let summary = Arc::new(SummarySink::default());
+    let limits = Limits {
+        connections: ConnectionLimits {
+            header_read_timeout: args.header_read_timeout,
+            idle_timeout: args.idle_timeout,
+            max_connections: args.max_connections,
+        },
+        body: BodyLimits {
+            max_bytes: args.max_body_bytes,
+            read_timeout: args.body_read_timeout,
+        },
+    };
 
     println!(
         "twilio-events serve: listening on http://{local} ({:?} store)",
@@ -140,7 +170,10 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
 
     match args.backend {
         Backend::Embedded => {
-            let store = SqliteStore::open(&args.data_dir).map_err(|e| InputError(e.to_string()))?;
+            let store = SqliteStore::open(&args.data_dir).map_err(|source| ServeError::Store {
+                path: args.data_dir.clone(),
+                source,
+            })?;
             println!(
                 "  Stream: {} (twilio-events stream dump --data-dir {})",
                 store.path().display(),
@@ -161,9 +194,9 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
             };
             let mut consumers = consumers::spawn_all(&store, &args.data_dir, options)
                 .await
-                .map_err(InputError)?;
+                .map_err(ServeError::from)?;
             let ingest = ingest::startup::with_secret_file(ingest, secrets_file);
-            serve_http(listener, ingest, summary).await?;
+            serve_http(listener, ingest, summary, limits).await;
             consumers.abort_all();
         }
         Backend::Aws => {
@@ -185,7 +218,7 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
                 Arc::clone(&summary),
             );
             let ingest = ingest::startup::with_secret_file(ingest, secrets_file);
-            serve_http(listener, ingest, summary).await?;
+            serve_http(listener, ingest, summary, limits).await;
         }
     }
     Ok(Outcome::Ok)
@@ -193,57 +226,70 @@ async fn serve(args: ServeArgs) -> Result<Outcome, InputError> {
 
 type LocalIngest<D, P> = Ingest<D, P, FileQuarantine, Arc<SummarySink>, SystemClock>;
 
+/// What `serve`'s flags allow connections and request bodies.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    connections: ConnectionLimits,
+    body: BodyLimits,
+}
+
 struct AppState<D, P> {
     ingest: Arc<LocalIngest<D, P>>,
     next_id: AtomicU64,
+    body_limits: BodyLimits,
 }
 
 async fn serve_http<D, P>(
     listener: tokio::net::TcpListener,
     ingest: Arc<LocalIngest<D, P>>,
     summary: Arc<SummarySink>,
-) -> Result<(), InputError>
-where
+    limits: Limits,
+) where
     D: DedupStore + 'static,
     P: EventPublisher + 'static,
 {
     let state = Arc::new(AppState {
         ingest,
         next_id: AtomicU64::new(1),
+        body_limits: limits.body,
     });
     let app = Router::new().fallback(answer::<D, P>).with_state(state);
     let reporter = tokio::spawn(Arc::clone(&summary).report_every(Duration::from_secs(10)));
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| InputError(format!("server stopped: {e}")));
+    server::serve(listener, app, limits.connections, shutdown_signal()).await;
     reporter.abort();
     summary.print();
-    result
 }
 
 /// Twilio waits 5 seconds; answer a little before.
 const ANSWER_WITHIN: Duration = Duration::from_millis(4_800);
 
-async fn answer<D, P>(
-    State(state): State<Arc<AppState<D, P>>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> http::Response<String>
+async fn answer<D, P>(State(state): State<Arc<AppState<D, P>>>, request: Request) -> Response
 where
     D: DedupStore + 'static,
     P: EventPublisher + 'static,
 {
+    let (request, body) = request.into_parts();
+    let body = match body::read(body, state.body_limits).await {
+        Ok(body) => body,
+        Err(refused) => {
+            // A body over the limit may be a genuine delivery the limit is too small for; a
+            // slow or broken one is the client's own business.
+            if matches!(refused, body::BodyRefused::TooLarge { .. }) {
+                tracing::warn!(reason = %refused, "request body refused");
+            } else {
+                tracing::info!(reason = %refused, "request body refused");
+            }
+            return refused.into_response();
+        }
+    };
     let request_id = format!("local-{}", state.next_id.fetch_add(1, Ordering::Relaxed));
     handle(
         &state.ingest,
         HttpRequest {
-            method: &method,
-            path: uri.path(),
-            query: uri.query(),
-            headers: &headers,
+            method: &request.method,
+            path: request.uri.path(),
+            query: request.uri.query(),
+            headers: &request.headers,
             body: &body,
             request_id: &request_id,
             deadline: Instant::now() + ANSWER_WITHIN,
@@ -251,6 +297,7 @@ where
         },
     )
     .await
+    .into_response()
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,469 @@
+//! The three function binaries (their real `main.rs`: configuration from the environment, the
+//! secret read at start, lambda_http / lambda_runtime) under cargo-lambda's Runtime API
+//! emulator, with the environment template.yaml gives each function and the resources it names
+//! created in the AWS emulators (tests/src/lambda_runtime.rs).
+//!
+//! - ingest answers API Gateway v2 events: a signed delivery 200, its redelivery a duplicate,
+//!   a tampered one refused, an unsigned one 401; what it wrote to Kinesis is then
+//! - handed to crm-sync and quota-alert as Kinesis events, which answer partial batch
+//!   responses (a record the CRM refuses for now is named by its sequence number);
+//! - a missing or malformed setting makes each binary report an init error to the Runtime API,
+//!   with a JSON log line naming the variable.
+//!
+//! The binaries are the workspace's own (`target/<profile>/{ingest,crm-sync,quota-alert}`),
+//! built by `cargo test --workspace --all-targets` before any test runs.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use twilio_events::signature::{BodyEncoding, SigningKey, sign};
+use twilio_events_testkit::aws::{moto_endpoint, read_stream, sdk_config};
+use twilio_events_testkit::events::StatusEvent;
+use twilio_events_testkit::lambda_runtime::{EmulatedStack, FunctionProcess, RuntimeEmulator};
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+const PUBLIC_BASE: &str = "https://abc123xyz.execute-api.us-east-1.amazonaws.com/prod";
+
+/// A workspace binary beside this test's executable (`target/<profile>/deps/it-…`).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run the suite with `cargo test --workspace --all-targets` \
+         (infra/scripts/test.sh), which builds the function binaries first",
+        path.display()
+    );
+    path
+}
+
+fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// An API Gateway HTTP API (payload 2.0) event for a POST of `body` to `/prod<path>`.
+fn api_gateway_event(path: &str, body: &[u8], headers: &[(&str, &str)], query: &str) -> Value {
+    let mut header_map = serde_json::Map::new();
+    header_map.insert("content-type".into(), json!("application/json"));
+    header_map.insert(
+        "host".into(),
+        json!("abc123xyz.execute-api.us-east-1.amazonaws.com"),
+    );
+    for (k, v) in headers {
+        header_map.insert(k.to_ascii_lowercase(), json!(v));
+    }
+    json!({
+        "version": "2.0",
+        "routeKey": format!("POST {path}"),
+        "rawPath": format!("/prod{path}"),
+        "rawQueryString": query,
+        "headers": header_map,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123xyz",
+            "domainName": "abc123xyz.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123xyz",
+            "http": {"method": "POST", "path": format!("/prod{path}"), "protocol": "HTTP/1.1",
+                     "sourceIp": "35.90.102.130", "userAgent": "Twilio-Events/1.0"},
+            "requestId": "req-1",
+            "routeKey": format!("POST {path}"),
+            "stage": "prod",
+            "time": "30/Nov/2026:10:00:00 +0000",
+            "timeEpoch": 1_796_032_800_000_u64
+        },
+        "body": String::from_utf8_lossy(body),
+        "isBase64Encoded": false
+    })
+}
+
+/// A signed Event Streams delivery of `events` as API Gateway hands it to ingest.
+fn signed_delivery(events: &[Vec<u8>]) -> (Value, Vec<u8>, String, String) {
+    let mut body = b"[".to_vec();
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(e);
+    }
+    body.push(b']');
+    let url = format!("{PUBLIC_BASE}/twilio/events");
+    let signed = sign(
+        &SigningKey::AuthToken(TOKEN.into()),
+        &url,
+        &body,
+        BodyEncoding::Json,
+    );
+    let query = signed
+        .url
+        .split_once('?')
+        .map(|(_, q)| q.to_owned())
+        .unwrap_or_default();
+    let event = api_gateway_event(
+        "/twilio/events",
+        &body,
+        &[("x-twilio-signature", &signed.signature)],
+        &query,
+    );
+    (event, body, signed.signature, query)
+}
+
+/// A Kinesis event source mapping's event carrying `records` (partition key, data, sequence).
+fn kinesis_event(stream: &str, records: &[(String, Vec<u8>, String)]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(key, data, sequence)| {
+            json!({
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": key,
+                    "sequenceNumber": sequence,
+                    "data": base64::engine::general_purpose::STANDARD.encode(data),
+                    "approximateArrivalTimestamp": 1_796_032_800.5
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": format!("shardId-000000000000:{sequence}"),
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/consumer",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": format!("arn:aws:kinesis:us-east-1:123456789012:stream/{stream}")
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+/// A CRM on the generic HTTP contract (functions/crm-sync/README.md) that records each PUT's
+/// path and answers 503 for paths containing `refuse`.
+struct RecordingCrm {
+    url: String,
+    puts: Arc<Mutex<Vec<String>>>,
+}
+
+impl RecordingCrm {
+    fn start(refuse: &'static str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a local port");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
+        let puts = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&puts);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let seen = Arc::clone(&seen);
+                std::thread::spawn(move || serve_one(stream, refuse, &seen));
+            }
+        });
+        Self { url, puts }
+    }
+
+    fn puts(&self) -> Vec<String> {
+        self.puts.lock().unwrap().clone()
+    }
+}
+
+/// One connection: reads requests (headers, then Content-Length bytes) and answers each.
+fn serve_one(mut stream: std::net::TcpStream, refuse: &str, seen: &Mutex<Vec<String>>) {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    buffer.extend_from_slice(&chunk[..n]);
+                    continue;
+                }
+            }
+        };
+        let head = String::from_utf8_lossy(&buffer[..end]).to_string();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while buffer.len() < end + 4 + length {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buffer.drain(..end + 4 + length);
+        let request_line = head.lines().next().unwrap_or_default().to_owned();
+        let answer: &[u8] = if request_line.contains(refuse) {
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
+        } else {
+            seen.lock().unwrap().push(request_line);
+            b"HTTP/1.1 204 No Content\r\n\r\n"
+        };
+        if stream.write_all(answer).is_err() {
+            return;
+        }
+    }
+}
+
+fn ingest_parameters() -> BTreeMap<String, String> {
+    params(&[("PublicBaseUrl", PUBLIC_BASE)])
+}
+
+fn ingest_secrets() -> BTreeMap<String, String> {
+    let mut secrets = BTreeMap::new();
+    secrets.insert(
+        "TwilioSecret".to_owned(),
+        json!({"auth_tokens": [TOKEN], "shared_keys": {}}).to_string(),
+    );
+    secrets
+}
+
+fn status(answer: &Value) -> u64 {
+    answer["statusCode"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no statusCode in {answer}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_three_binaries_run_under_the_runtime_api_from_delivery_to_crm_and_quota() {
+    // GIVEN ingest's binary with the template's environment and its resources
+    let stack =
+        EmulatedStack::for_function("IngestFunction", &ingest_parameters(), &ingest_secrets())
+            .await;
+    let emulator = RuntimeEmulator::start();
+    let ingest = FunctionProcess::spawn(&binary("ingest"), &stack.env, &emulator);
+    let delivered = "SM00000000000000000000000000000001";
+    let refused_later = "SM00000000000000000000000000000002";
+    let events = vec![
+        StatusEvent::message(delivered, "delivered").to_bytes(),
+        StatusEvent::message(refused_later, "sent").to_bytes(),
+    ];
+    let (delivery, body, signature, query) = signed_delivery(&events);
+
+    // WHEN Twilio delivers, redelivers, and someone replays it tampered or unsigned
+    let first = emulator.invoke(&delivery).await;
+    let again = emulator.invoke(&delivery).await;
+    let mut tampered_body = body.clone();
+    let at = tampered_body.len() / 2;
+    tampered_body[at] ^= 0x01;
+    let tampered = emulator
+        .invoke(&api_gateway_event(
+            "/twilio/events",
+            &tampered_body,
+            &[("x-twilio-signature", &signature)],
+            &query,
+        ))
+        .await;
+    let unsigned = emulator
+        .invoke(&api_gateway_event("/twilio/events", &body, &[], &query))
+        .await;
+
+    // THEN 200 once, a duplicate, a refusal Twilio retries (the template's 503), and 401
+    assert_eq!(
+        status(&first),
+        200,
+        "{first} / {:?}",
+        ingest.output().lines()
+    );
+    let summary: Value = serde_json::from_str(first["body"].as_str().unwrap()).unwrap();
+    assert_eq!(summary["accepted"], 2, "{summary}");
+    let summary: Value = serde_json::from_str(again["body"].as_str().unwrap()).unwrap();
+    assert_eq!(status(&again), 200);
+    assert_eq!(summary["duplicates"], 2, "{summary}");
+    assert_eq!(stack.env["SIGNATURE_FAILURE_STATUS"], "503");
+    assert_eq!(status(&tampered), 503, "{tampered}");
+    assert_eq!(status(&unsigned), 401, "{unsigned}");
+    // AND the stream holds each event once, keyed by its SID
+    let moto = sdk_config(&moto_endpoint()).await;
+    let stream_name = stack.physical("EventStream").to_owned();
+    let written = read_stream(&aws_sdk_kinesis::Client::new(&moto), &stream_name).await;
+    assert_eq!(written.len(), 2, "{written:?}");
+    let keys: Vec<&str> = written.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert!(
+        keys.contains(&delivered) && keys.contains(&refused_later),
+        "{keys:?}"
+    );
+    drop(ingest);
+
+    // GIVEN crm-sync with a CRM that refuses one message for now
+    let crm = RecordingCrm::start(refused_later);
+    let crm_stack = EmulatedStack::for_function(
+        "CrmSyncFunction",
+        &params(&[("CrmKind", "http"), ("CrmUrl", &crm.url)]),
+        &BTreeMap::new(),
+    )
+    .await;
+    let crm_emulator = RuntimeEmulator::start();
+    let crm_sync = FunctionProcess::spawn(&binary("crm-sync"), &crm_stack.env, &crm_emulator);
+    // WHEN it gets what ingest wrote, as a Kinesis event
+    let answer = crm_emulator
+        .invoke(&kinesis_event(&stream_name, &written))
+        .await;
+    // THEN the delivered message reached the CRM and the refused one is a batch item failure
+    let refused_sequence = &written
+        .iter()
+        .find(|(k, _, _)| k == refused_later)
+        .expect("the refused message's record")
+        .2;
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": refused_sequence}]}),
+        "{:?}",
+        crm_sync.output().lines()
+    );
+    let puts = crm.puts();
+    assert_eq!(puts.len(), 1, "{puts:?}");
+    assert!(
+        puts[0].starts_with(&format!("PUT /messages/{delivered}")),
+        "{puts:?}"
+    );
+    drop(crm_sync);
+
+    // GIVEN quota-alert counting sent messages, limit 1
+    let quotas = json!({"quotas": [{"name": "sms-hour", "counts": "messages", "window": "hour",
+                                    "limit": 1, "thresholds": [1.0]}]})
+    .to_string();
+    let quota_stack = EmulatedStack::for_function(
+        "QuotaAlertFunction",
+        &params(&[("QuotasJson", &quotas)]),
+        &BTreeMap::new(),
+    )
+    .await;
+    let quota_emulator = RuntimeEmulator::start();
+    let quota_alert =
+        FunctionProcess::spawn(&binary("quota-alert"), &quota_stack.env, &quota_emulator);
+    // WHEN it gets the same records
+    let answer = quota_emulator
+        .invoke(&kinesis_event(&stream_name, &written))
+        .await;
+    // THEN no record failed, and its EMF line reports the quota's use
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": []}),
+        "{:?}",
+        quota_alert.output().lines()
+    );
+    let emf = quota_alert
+        .output()
+        .json_lines()
+        .into_iter()
+        .find(|l| l.get("QuotaName").and_then(Value::as_str) == Some("sms-hour"));
+    let emf = emf.unwrap_or_else(|| panic!("no EMF line: {:?}", quota_alert.output().lines()));
+    assert_eq!(emf["Used"], 1.0, "{emf}");
+}
+
+/// Starts `binary` with the function's template environment minus or plus one change, and
+/// checks that it stops, logs a JSON error line naming `variable`, and reports an init error.
+async fn refuses_to_start(
+    function_id: &str,
+    binary_name: &str,
+    parameters: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
+    variable: &str,
+    value: Option<&str>,
+) {
+    let stack = EmulatedStack::for_function(function_id, &parameters, &secrets).await;
+    let mut env = stack.env.clone();
+    assert!(
+        env.contains_key(variable),
+        "template.yaml no longer gives {function_id} the variable {variable}"
+    );
+    match value {
+        Some(v) => env.insert(variable.to_owned(), v.to_owned()),
+        None => env.remove(variable),
+    };
+    let emulator = RuntimeEmulator::start();
+    let mut process = FunctionProcess::spawn(&binary(binary_name), &env, &emulator);
+    let exit = process.wait_exit(Duration::from_secs(30));
+    assert!(
+        matches!(exit, Some(status) if !status.success()),
+        "{binary_name} without a valid {variable} should stop: {exit:?}, {:?}",
+        process.output().lines()
+    );
+    let logged = process.output().json_lines().into_iter().any(|line| {
+        line["level"] == "ERROR"
+            && line["fields"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains(variable))
+    });
+    assert!(
+        logged,
+        "no JSON error line naming {variable}: {:?}",
+        process.output().lines()
+    );
+    assert!(
+        emulator.received_init_error(),
+        "the Runtime API got no init error from {binary_name}: {:?}",
+        emulator.output().lines()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_binary_reports_a_missing_or_malformed_setting_as_an_init_error() {
+    let none = BTreeMap::new;
+    let crm = || params(&[("CrmKind", "http"), ("CrmUrl", "http://127.0.0.1:9")]);
+    refuses_to_start(
+        "IngestFunction",
+        "ingest",
+        ingest_parameters(),
+        ingest_secrets(),
+        "DEDUP_TABLE",
+        None,
+    )
+    .await;
+    refuses_to_start(
+        "IngestFunction",
+        "ingest",
+        ingest_parameters(),
+        ingest_secrets(),
+        "DEDUP_WINDOW_HOURS",
+        Some("two days"),
+    )
+    .await;
+    refuses_to_start(
+        "CrmSyncFunction",
+        "crm-sync",
+        crm(),
+        none(),
+        "LEDGER_TABLE",
+        None,
+    )
+    .await;
+    refuses_to_start(
+        "CrmSyncFunction",
+        "crm-sync",
+        crm(),
+        none(),
+        "CRM_URL",
+        Some("not a url"),
+    )
+    .await;
+    refuses_to_start(
+        "QuotaAlertFunction",
+        "quota-alert",
+        none(),
+        none(),
+        "COUNTER_TABLE",
+        None,
+    )
+    .await;
+    refuses_to_start(
+        "QuotaAlertFunction",
+        "quota-alert",
+        none(),
+        none(),
+        "QUOTAS_JSON",
+        Some("{\"quotas\": [{}]}"),
+    )
+    .await;
+}
