@@ -4,7 +4,6 @@
 //! fakes for tests.
 
 use futures_util::future::BoxFuture;
-use sha2::{Digest, Sha256};
 use std::error::Error;
 use std::future::Future;
 use std::sync::Arc;
@@ -236,27 +235,10 @@ pub fn secret_refresh_due(last_read: OffsetDateTime, now: OffsetDateTime, every:
 }
 
 /// The quarantine's stable id of an unreadable payload received on `route` (its path) under
-/// the secret of `account`: the hex SHA-256 over the fields, each length-prefixed so that no
-/// two splits collide: the account as one byte (0 absent, 1 present) then, when present, its
-/// length (8 bytes, big-endian) and bytes; then the route and the body the same way. The same
-/// recipe as the shared crate's `QuarantinedItem::stable_id`, so that the dedup claim and the
-/// quarantined item name the same thing. Ids are stored: never change this.
+/// the secret of `account`: the shared crate's recipe (`QuarantinedItem::stable_id`), so that the
+/// dedup claim and the quarantined item name the same thing. Ids are stored: never change it.
 pub fn quarantine_id(account: Option<&str>, route: &str, body: &[u8]) -> String {
-    fn field(hash: &mut Sha256, bytes: &[u8]) {
-        hash.update((bytes.len() as u64).to_be_bytes());
-        hash.update(bytes);
-    }
-    let mut hash = Sha256::new();
-    match account {
-        None => hash.update([0]),
-        Some(account) => {
-            hash.update([1]);
-            field(&mut hash, account.as_bytes());
-        }
-    }
-    field(&mut hash, route.as_bytes());
-    field(&mut hash, body);
-    hex::encode(hash.finalize())
+    twilio_events::quarantine::QuarantinedItem::stable_id(account, route, body)
 }
 
 /// The dedup key that claims one quarantined payload, beside the events' `<account>#<id>`
