@@ -17,6 +17,13 @@ fi
 
 step() { printf '\n==> [test.sh %4ds] %s\n' "$SECONDS" "$*" >&2; }
 
+# A one-off build (CI's fresh clone) gains nothing from incremental caches, which would take
+# gigabytes of disk; a developer's own setting wins.
+if [[ "${CI:-}" == "true" ]]; then
+    export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+fi
+step "disk: $(df -h . | awk 'NR==2 {print $4 " free of " $2}')"
+
 step "self-contained: nothing names a path outside the repository"
 bash infra/scripts/check-self-contained.sh
 
@@ -64,4 +71,5 @@ step "cargo test --workspace --all-targets $*"
 status=0
 cargo test --workspace --all-targets "$@" || status=$?
 step "cargo test exited with status $status"
+step "disk: target/ is $(du -sh target 2>/dev/null | cut -f1); $(df -h . | awk 'NR==2 {print $4 " free"}')"
 exit "$status"
