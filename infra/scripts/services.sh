@@ -13,8 +13,9 @@
 #   services.sh install-bench   venv with infra/bench/requirements.txt (Twilio's Python helper, for
 #                               infra/bench/python_reference.py); prints the venv's python path
 #   services.sh install-tools   venv with the template checkers, cfn-lint and the AWS SAM CLI, and
-#                               cargo-lambda (PyPI, pinned below; idempotent); prints the venv's
-#                               bin dir.
+#                               cargo-lambda (PyPI, pinned below), and Stoplight Prism (npm, pinned
+#                               by infra/tools/prism/package-lock.json); idempotent; prints the
+#                               venv's bin dir, where all four are.
 #
 # Environment (all optional):
 #   TWILIO_EVENTS_CACHE    install dir            (default ~/.cache/twilio-events)
@@ -56,6 +57,9 @@ TOOLS_VENV="$CACHE_DIR/tools-sam-$SAM_CLI_VERSION-cfn-lint-$CFN_LINT_VERSION"
 # cargo-lambda (PyPI; brings Zig): the Lambda Runtime API emulator of the runtime tests, and the
 # arm64 cross-compiler of `sam build` (infra/scripts/sam-build.sh).
 CARGO_LAMBDA_VERSION=1.9.2
+# Stoplight Prism (npm): serves Twilio's OpenAPI description of the Events API as a mock and as a
+# validating proxy for the setup tests. 5.14.2 is the last release that runs on Node.js 20.
+PRISM_DIR="$REPO_ROOT/infra/tools/prism"
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
@@ -153,6 +157,24 @@ cmd_install_bench() {
     printf '%s\n' "$BENCH_VENV/bin/python"
 }
 
+# npm ci from the committed lock file, into a dir named by the lock's hash (a changed pin installs
+# alongside); linked into the tools venv's bin dir so that one dir holds every tool.
+install_prism() {
+    local lock_hash dir
+    lock_hash="$(sha256sum "$PRISM_DIR/package-lock.json" | cut -c1-12)"
+    dir="$CACHE_DIR/prism-$lock_hash"
+    if [[ ! -f "$dir/.installed" || ! -x "$dir/node_modules/.bin/prism" ]]; then
+        ensure_cmd npm npm
+        log "tools: npm ci Stoplight Prism (infra/tools/prism, about 30 s)"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        cp "$PRISM_DIR/package.json" "$PRISM_DIR/package-lock.json" "$dir/"
+        (cd "$dir" && npm ci --silent --no-audit --no-fund </dev/null >&2)
+        touch "$dir/.installed"
+    fi
+    ln -sfn "$dir/node_modules/.bin/prism" "$TOOLS_VENV/bin/prism"
+}
+
 cmd_install_tools() {
     lock "$CACHE_DIR"
     # The marker is written last, so an interrupted install is redone from scratch.
@@ -173,6 +195,7 @@ cmd_install_tools() {
         "$TOOLS_VENV/bin/pip" install --quiet "cargo-lambda==$CARGO_LAMBDA_VERSION" >&2
         touch "$marker"
     fi
+    install_prism
     printf '%s\n' "$TOOLS_VENV/bin"
 }
 

@@ -43,6 +43,9 @@ tools_bin="$(bash infra/scripts/services.sh install-tools)"
 )
 # The Lambda Runtime API emulator of the runtime tests (tests/src/lambda_runtime.rs).
 export TWILIO_EVENTS_CARGO_LAMBDA="$tools_bin/cargo-lambda"
+# Stoplight Prism: Twilio's OpenAPI description of the Events API as a mock and a validating proxy
+# (infra/cli/tests/it/prism.rs).
+export TWILIO_EVENTS_PRISM="$tools_bin/prism"
 
 # Set before start, so that a half-started set (one service up, the other failed) is stopped too.
 # INT/TERM go through exit so that the EXIT trap runs and the status says what happened.

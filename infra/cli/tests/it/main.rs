@@ -3,6 +3,7 @@
 mod cli;
 mod hardening;
 mod helpers;
+mod prism;
 mod serve;
 mod serve_limits;
 mod setup;

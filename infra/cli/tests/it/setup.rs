@@ -1,8 +1,11 @@
 //! `twilio-events setup` as a user runs it, against a fake of Twilio's Events API: an HTTP
 //! server on 127.0.0.1 that keeps sinks and subscriptions in memory, answers with the shapes and
 //! status codes of Twilio's OpenAPI description (twilio/twilio-oai,
-//! spec/json/twilio_events_v1.json) and records every call.
+//! spec/json/twilio_events_v1.json) and records every call. The last tests put Stoplight Prism,
+//! serving that description, in front of the fake or in its place, so that setup's requests are
+//! checked against Twilio's own description by something this project did not write.
 
+use crate::prism::Prism;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -180,6 +183,11 @@ impl FakeApi {
             state,
             base: format!("http://127.0.0.1:{port}/v1"),
         }
+    }
+
+    /// The server's root, without `/v1` (Prism's upstream).
+    fn upstream(&self) -> String {
+        self.base.trim_end_matches("/v1").to_owned()
     }
 
     fn calls(&self) -> Vec<Call> {
@@ -1356,4 +1364,202 @@ fn prune_changes_only_the_subscription_setup_manages_and_says_what_it_left_alone
         run.stdout
     );
     assert!(run.stdout.contains("\"hand-made\""), "{}", run.stdout);
+}
+
+/// The endpoint a call went to, its ids replaced by placeholders: `POST /Sinks/{Sid}/Test`.
+fn endpoint(line: &str) -> String {
+    let (method, target) = line.split_once(' ').unwrap_or_default();
+    let path = target.split('?').next().unwrap_or_default();
+    let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
+    let named: Vec<&str> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, segment)| match (i, segments[0]) {
+            (1, "Sinks") => "{Sid}",
+            (1, "Schemas") => "{Id}",
+            (1, "Subscriptions") => "{SubscriptionSid}",
+            (3, "Subscriptions") => "{Type}",
+            _ => segment,
+        })
+        .collect();
+    format!("{method} /{}", named.join("/"))
+}
+
+#[test]
+fn every_request_setup_sends_conforms_to_twilios_openapi_description() {
+    // GIVEN Prism validating against Twilio's description between setup and the fake, where
+    // new sinks start "initialized" and the subscription will hold an old version and an
+    // extra type
+    let api = FakeApi::with(|fake| fake.new_sink_status = "initialized".into());
+    let prism = Prism::proxy(&api.upstream());
+
+    // WHEN setup creates and tests the sink, then validates it and subscribes
+    api.setup_at(&prism.base, &[]).assert_code(1);
+    let test_id = api.sinks()[0].test_ids[0].clone();
+    api.setup_at(&prism.base, &["--test-id", &test_id])
+        .assert_code(0);
+    // AND, once the subscription holds an extra type and an old version, setup adds a missing
+    // type, moves the old one and prunes the extra one
+    {
+        let mut fake = api.state.lock().unwrap();
+        let types = &mut fake.subscriptions[0].types;
+        types.retain(|(t, _)| t != "com.twilio.messaging.message.read");
+        types[0].1 = 3;
+        types.push(("com.twilio.messaging.inbound-message.received".into(), 1));
+    }
+    api.setup_at(&prism.base, &["--prune"]).assert_code(0);
+    let old = format!("{}@8", default_types()[0].0);
+    api.setup_at(&prism.base, &["--types", &old]).assert_code(0);
+
+    // THEN Prism saw every call the fake received and found nothing against the description
+    // but Prism's own limitation with repeated form keys, once per subscription created
+    let lines = api.lines();
+    assert_eq!(prism.requests(), lines.len(), "{}", prism.output());
+    let (known, other): (Vec<String>, Vec<String>) = prism
+        .violations()
+        .into_iter()
+        .partition(|v| v == PRISM_REPEATED_KEYS);
+    assert!(
+        other.is_empty(),
+        "violations of Twilio's description:\n{}",
+        other.join("\n")
+    );
+    let created = lines
+        .iter()
+        .filter(|l| *l == "POST /v1/Subscriptions")
+        .count();
+    assert_eq!(known.len(), created);
+    // AND each `Types` item has the keys of the description's own example
+    let example_keys = description_example_type_keys();
+    for call in api
+        .calls()
+        .iter()
+        .filter(|c| c.line == "POST /v1/Subscriptions")
+    {
+        for item in call.field("Types") {
+            let item: Value = serde_json::from_str(item).unwrap();
+            let keys: Vec<String> = item.as_object().unwrap().keys().cloned().collect();
+            assert_eq!(keys, example_keys, "{item}");
+        }
+    }
+    // AND those calls covered every Events API operation setup uses
+    let mut endpoints: Vec<String> = lines.iter().map(|l| endpoint(l)).collect();
+    endpoints.sort();
+    endpoints.dedup();
+    assert_eq!(
+        endpoints,
+        [
+            "DELETE /Subscriptions/{SubscriptionSid}/SubscribedEvents/{Type}",
+            "GET /Schemas/{Id}",
+            "GET /Sinks",
+            "GET /Subscriptions",
+            "GET /Subscriptions/{SubscriptionSid}/SubscribedEvents",
+            "GET /Types",
+            "POST /Sinks",
+            "POST /Sinks/{Sid}/Test",
+            "POST /Sinks/{Sid}/Validate",
+            "POST /Subscriptions",
+            "POST /Subscriptions/{SubscriptionSid}/SubscribedEvents",
+            "POST /Subscriptions/{SubscriptionSid}/SubscribedEvents/{Type}",
+        ]
+    );
+    // AND the account ended as setup wants it
+    assert_eq!(api.sinks()[0].status, "active");
+    let mut types = api.subscriptions()[0].types.clone();
+    types.sort();
+    let mut wanted = default_types();
+    wanted.sort();
+    assert_eq!(types, wanted);
+}
+
+/// What Prism says of a list sent as repeated form keys (see tests/it/prism.rs).
+const PRISM_REPEATED_KEYS: &str = "request.body.Types Request body property Types must be array";
+
+/// The keys of the `Types` items in the description's example of creating a subscription.
+fn description_example_type_keys() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/twilio/openapi/twilio_events_v1.json"
+    );
+    let description: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let example = &description["paths"]["/v1/Subscriptions"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        ["examples"]["create"]["value"]["Types"][0];
+    let item: Value = serde_json::from_str(example.as_str().unwrap()).unwrap();
+    let mut keys: Vec<String> = item.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn prism_reports_a_request_that_breaks_twilios_description() {
+    // GIVEN the same validating proxy (a check that the check above can fail)
+    let api = FakeApi::start();
+    let prism = Prism::proxy(&api.upstream());
+    let client = reqwest::Client::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // WHEN a sink is created without its SinkConfiguration, and a list asks for too big a page
+    runtime.block_on(async {
+        client
+            .post(format!("{}/Sinks", prism.base))
+            .basic_auth(ACCOUNT, Some(TOKEN))
+            .form(&[("Description", "twilio-events"), ("SinkType", "webhook")])
+            .send()
+            .await
+            .unwrap();
+        client
+            .get(format!("{}/Sinks?PageSize=5000", prism.base))
+            .basic_auth(ACCOUNT, Some(TOKEN))
+            .send()
+            .await
+            .unwrap();
+    });
+
+    // THEN Prism reports both requests, naming what is wrong (and the fake's 400, a status the
+    // description leaves out)
+    let violations: Vec<String> = prism
+        .violations()
+        .into_iter()
+        .filter(|v| v.starts_with("request."))
+        .collect();
+    assert_eq!(violations.len(), 2, "{}", prism.output());
+    assert!(
+        violations[0].contains("SinkConfiguration"),
+        "{violations:?}"
+    );
+    assert!(
+        violations[1].to_lowercase().contains("pagesize"),
+        "{violations:?}"
+    );
+}
+
+#[test]
+fn against_prisms_mock_of_twilios_description_setup_sends_only_valid_requests() {
+    // GIVEN Prism's mock generated from Twilio's description alone, whose example type
+    // catalogue is empty
+    let api = FakeApi::start();
+    let prism = Prism::mock();
+
+    // WHEN setup plans against it
+    let run = api.setup_at(&prism.base, &["--dry-run"]);
+
+    // THEN each request setup sent passed Prism's validation, and setup refused the types the
+    // catalogue lacks (exit 2, nothing written)
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("com.twilio.messaging.message.delivered"),
+        "{}",
+        run.stderr
+    );
+    let passed = prism
+        .output()
+        .matches("The request passed the validation rules")
+        .count();
+    assert!(passed >= 1, "{}", prism.output());
+    assert_eq!(passed, prism.requests(), "{}", prism.output());
+    assert!(prism.errors().is_empty(), "{}", prism.errors().join("\n"));
 }
