@@ -1471,3 +1471,95 @@ fn the_deploy_guide_explains_every_alarm() {
         );
     }
 }
+
+#[test]
+fn the_quarantine_bucket_is_private_encrypted_tls_only_and_expires_with_the_queue() {
+    // GIVEN the bucket that holds quarantined items too large for an SQS message
+    let bucket = props("QuarantineBucket");
+
+    // THEN it is encrypted at rest, closed to the public and to ACLs
+    let encryption = listed(at(
+        bucket,
+        &["BucketEncryption", "ServerSideEncryptionConfiguration"],
+    ));
+    assert_eq!(
+        text(at(
+            encryption[0],
+            &["ServerSideEncryptionByDefault", "SSEAlgorithm"]
+        )),
+        "AES256"
+    );
+    for setting in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            at(bucket, &["PublicAccessBlockConfiguration", setting]),
+            &Value::Bool(true),
+            "{setting}"
+        );
+    }
+    let ownership = listed(at(bucket, &["OwnershipControls", "Rules"]));
+    assert_eq!(
+        text(at(ownership[0], &["ObjectOwnership"])),
+        "BucketOwnerEnforced"
+    );
+    // AND its items expire when the queue's pointers to them do
+    let retention_s: u64 = text(at(props("QuarantineQueue"), &["MessageRetentionPeriod"]))
+        .parse()
+        .unwrap();
+    let rules = listed(at(bucket, &["LifecycleConfiguration", "Rules"]));
+    let expiry = rules
+        .iter()
+        .find(|r| try_at(r, &["ExpirationInDays"]).is_some())
+        .expect("an expiry rule");
+    assert_eq!(text(at(expiry, &["Prefix"])), "quarantine/");
+    assert_eq!(text(at(expiry, &["Status"])), "Enabled");
+    let days: u64 = text(at(expiry, &["ExpirationInDays"])).parse().unwrap();
+    assert_eq!(days * 86_400, retention_s);
+    // AND its policy refuses any request without TLS
+    let policy = props("QuarantineBucketPolicy");
+    assert!(is_ref_to(at(policy, &["Bucket"]), "QuarantineBucket"));
+    let statements = listed(at(policy, &["PolicyDocument", "Statement"]));
+    assert!(statements.iter().any(|s| {
+        text(at(s, &["Effect"])) == "Deny"
+            && try_at(s, &["Condition", "Bool", "aws:SecureTransport"]).map(text)
+                == Some("false".into())
+    }));
+}
+
+#[test]
+fn every_function_that_quarantines_may_write_only_under_the_buckets_quarantine_prefix() {
+    for (id, _, _) in FUNCTIONS {
+        // GIVEN a function with a quarantine queue
+        if try_at(env(id), &["QUARANTINE_QUEUE_URL"]).is_none() {
+            continue;
+        }
+        // THEN it is given the bucket too
+        assert!(
+            is_ref_to(at(env(id), &["QUARANTINE_BUCKET"]), "QuarantineBucket"),
+            "{id}: QUARANTINE_BUCKET"
+        );
+        // AND exactly s3:PutObject, on quarantine/* of that bucket
+        let s3: Vec<&Value> = statements(id)
+            .into_iter()
+            .filter(|s| {
+                listed(at(s, &["Action"]))
+                    .iter()
+                    .any(|a| text(a).starts_with("s3:"))
+            })
+            .collect();
+        assert_eq!(s3.len(), 1, "{id}: one S3 statement");
+        let actions: Vec<String> = listed(at(s3[0], &["Action"]))
+            .into_iter()
+            .map(text)
+            .collect();
+        assert_eq!(actions, ["s3:PutObject"], "{id}");
+        let resource = tagged(at(s3[0], &["Resource"]), "Sub", "Fn::Sub")
+            .map(text)
+            .unwrap_or_default();
+        assert_eq!(resource, "${QuarantineBucket.Arn}/quarantine/*", "{id}");
+    }
+}

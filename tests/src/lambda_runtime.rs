@@ -289,6 +289,20 @@ impl EmulatedStack {
                     )
                     .await
                 }
+                "AWS::S3::Bucket" => {
+                    // S3 bucket names are lower case, at most 63 characters.
+                    let name = unique("quarantine").to_lowercase();
+                    let s3 = aws_sdk_s3::config::Builder::from(&moto)
+                        .force_path_style(true)
+                        .build();
+                    aws_sdk_s3::Client::from_conf(s3)
+                        .create_bucket()
+                        .bucket(&name)
+                        .send()
+                        .await
+                        .expect("create bucket");
+                    name
+                }
                 "AWS::SNS::Topic" => aws_sdk_sns::Client::new(&moto)
                     .create_topic()
                     .name(unique(&id.to_lowercase()))

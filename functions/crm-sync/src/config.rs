@@ -52,6 +52,8 @@ pub struct Config {
     pub crm: CrmConfig,
     pub ledger_table: String,
     pub quarantine_queue_url: String,
+    /// `QUARANTINE_BUCKET` (optional): where items too large for an SQS message go.
+    pub quarantine_bucket: Option<String>,
     pub settings: SyncSettings,
 }
 
@@ -190,6 +192,7 @@ impl Config {
                 "QUARANTINE_QUEUE_URL",
                 "the SQS queue where refused records are kept",
             )?,
+            quarantine_bucket: get("QUARANTINE_BUCKET"),
             settings,
         })
     }

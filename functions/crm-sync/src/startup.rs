@@ -94,7 +94,11 @@ pub async fn aws_processor(
     Ok(CrmSync::with_settings(
         DynamoStatusLedger::new(aws_sdk_dynamodb::Client::new(sdk), &config.ledger_table),
         crm,
-        SqsQuarantine::new(aws_sdk_sqs::Client::new(sdk), &config.quarantine_queue_url),
+        SqsQuarantine::deployed(
+            sdk,
+            &config.quarantine_queue_url,
+            config.quarantine_bucket.as_deref(),
+        ),
         StdoutSink,
         config.settings.clone(),
     ))

@@ -25,6 +25,9 @@ pub struct Config {
     pub stream_name: String,
     /// `QUARANTINE_QUEUE_URL`: the SQS queue that keeps what cannot be parsed.
     pub quarantine_queue_url: String,
+    /// `QUARANTINE_BUCKET` (optional): the S3 bucket for quarantined items too large for an SQS
+    /// message; without it such an item is refused (and the delivery answered 503), never cut.
+    pub quarantine_bucket: Option<String>,
     /// Where the Twilio secrets come from.
     pub twilio_secret: TwilioSecretSource,
 }
@@ -86,6 +89,7 @@ impl Config {
             dedup_table,
             stream_name,
             quarantine_queue_url,
+            quarantine_bucket: set("QUARANTINE_BUCKET"),
             twilio_secret,
         })
     }
@@ -435,6 +439,7 @@ mod tests {
             ),
             ("TWILIO_AUTH_TOKEN", "ignored"),
             ("DEDUP_WINDOW_HOURS", "72"),
+            ("QUARANTINE_BUCKET", "stack-quarantinebucket-1"),
         ])
         .unwrap();
         // THEN each is where the wiring looks for it, and the secret ARN wins
@@ -453,6 +458,19 @@ mod tests {
             "https://x.example.com/prod/twilio/events"
         );
         assert_eq!(config.settings.dedup_window, Duration::from_secs(72 * 3600));
+        assert_eq!(
+            config.quarantine_bucket.as_deref(),
+            Some("stack-quarantinebucket-1")
+        );
+        // AND without a bucket (or a blank one) large items have nowhere to go but refusal
+        assert_eq!(
+            with(&[("TWILIO_AUTH_TOKEN", "t")])
+                .unwrap()
+                .quarantine_bucket,
+            None
+        );
+        let blank = with(&[("TWILIO_AUTH_TOKEN", "t"), ("QUARANTINE_BUCKET", " ")]).unwrap();
+        assert_eq!(blank.quarantine_bucket, None);
     }
 
     #[test]

@@ -159,6 +159,9 @@ struct Accepted<'a> {
 
 /// A payload that could not be read, with the claim that keeps it in the quarantine once.
 struct Unreadable<'a> {
+    /// The stable id (account, route, bytes): the item's id in the quarantine too, so a redrive
+    /// or an operator can tell retries of one delivery from distinct ones.
+    id: String,
     detail: String,
     payload: &'a [u8],
     claim: DedupClaim,
@@ -637,8 +640,6 @@ where
             .filter_map(|(detail, payload)| {
                 let id = quarantine_id(scope.account(), request.route.path(), payload);
                 seen.insert(id.clone()).then(|| Unreadable {
-                    detail,
-                    payload,
                     claim: DedupClaim {
                         key: quarantine_claim_key(&id),
                         token: request.request_id.to_owned(),
@@ -646,6 +647,9 @@ where
                         expires_at_s: times.expires_at_s,
                         now_ms: times.now_ms,
                     },
+                    id,
+                    detail,
+                    payload,
                 })
             })
             .collect()
@@ -799,6 +803,7 @@ where
             tracing::warn!(request_id = request.request_id, detail = %item.detail, "quarantining what cannot be parsed");
             let quarantined =
                 QuarantinedItem::new("ingest", "malformed", item.detail.clone(), item.payload)
+                    .with_id(item.id.clone())
                     .with_content_type(request.content_type)
                     .with_reference(request.request_id);
             let remaining = budget.saturating_duration_since(Instant::now());

@@ -44,7 +44,11 @@ pub async fn aws(config: &Config, sdk: &aws_config::SdkConfig) -> Result<AwsInge
         Verifier::new(secrets),
         DynamoDedupStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.dedup_table),
         KinesisPublisher::new(aws_sdk_kinesis::Client::new(sdk), &config.stream_name),
-        SqsQuarantine::new(aws_sdk_sqs::Client::new(sdk), &config.quarantine_queue_url),
+        SqsQuarantine::deployed(
+            sdk,
+            &config.quarantine_queue_url,
+            config.quarantine_bucket.as_deref(),
+        ),
         StdoutSink,
     );
     Ok(match &config.twilio_secret {

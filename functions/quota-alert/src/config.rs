@@ -17,6 +17,8 @@ pub struct Config {
     pub alert_topic_arn: String,
     /// `QUARANTINE_QUEUE_URL`: the SQS queue for records that are not CloudEvents.
     pub quarantine_queue_url: String,
+    /// `QUARANTINE_BUCKET` (optional): where items too large for an SQS message go.
+    pub quarantine_bucket: Option<String>,
     /// `QUOTAS_FILE`, `QUOTAS_JSON` or `QUOTAS_SSM_PARAMETER`: where the quota document is
     /// (loaded and validated by [`crate::startup`]).
     pub quotas: QuotasSource,
@@ -62,6 +64,7 @@ impl Config {
                 "QUARANTINE_QUEUE_URL",
                 "set it to the URL of the SQS queue for malformed records",
             )?,
+            quarantine_bucket: var("QUARANTINE_BUCKET"),
             quotas: quotas_source(&var)?,
         })
     }
@@ -121,6 +124,7 @@ mod tests {
                 counter_table: "counters".into(),
                 alert_topic_arn: "arn:aws:sns:us-east-1:123456789012:alerts".into(),
                 quarantine_queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/q".into(),
+                quarantine_bucket: None,
                 quotas: QuotasSource::File("quotas.json".into()),
             }
         );

@@ -52,7 +52,11 @@ pub async fn aws(
         DynamoUsageCounter::new(aws_sdk_dynamodb::Client::new(sdk), config.counter_table),
         SnsAlertPublisher::new(aws_sdk_sns::Client::new(sdk), config.alert_topic_arn),
         StdoutSink,
-        SqsQuarantine::new(aws_sdk_sqs::Client::new(sdk), config.quarantine_queue_url),
+        SqsQuarantine::deployed(
+            sdk,
+            config.quarantine_queue_url,
+            config.quarantine_bucket.as_deref(),
+        ),
     ))
 }
 

@@ -170,6 +170,25 @@ impl SqsQuarantine {
         }
     }
 
+    /// A deployed function's quarantine: the stack's queue (`QUARANTINE_QUEUE_URL`) and, when the
+    /// stack gives one (`QUARANTINE_BUCKET`), its overflow bucket; clients built from `sdk`.
+    pub fn deployed(
+        sdk: &aws_types::SdkConfig,
+        queue_url: impl Into<String>,
+        overflow_bucket: Option<&str>,
+    ) -> Self {
+        let quarantine = Self::new(aws_sdk_sqs::Client::new(sdk), queue_url);
+        let Some(bucket) = overflow_bucket else {
+            return quarantine;
+        };
+        // An endpoint override (moto, MinIO, a VPC endpoint URL) serves buckets by path, not by
+        // a host name per bucket.
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
+        quarantine.with_overflow_bucket(aws_sdk_s3::Client::from_conf(s3), bucket)
+    }
+
     /// Items too large for an SQS message go to `bucket` under `quarantine/<id>.json`, with a
     /// pointer message in the queue. Without it such an item is refused, never cut.
     pub fn with_overflow_bucket(

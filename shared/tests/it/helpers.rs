@@ -28,10 +28,23 @@ pub fn scratch_file(name: &str) -> PathBuf {
 /// not running.
 #[cfg(feature = "aws")]
 pub async fn moto_clients() -> (aws_sdk_sqs::Client, aws_sdk_s3::Client) {
+    let sdk = moto_sdk().await;
+    // moto serves every bucket at one endpoint: path-style addressing, not virtual hosts.
+    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(true)
+        .build();
+    (
+        aws_sdk_sqs::Client::new(&sdk),
+        aws_sdk_s3::Client::from_conf(s3),
+    )
+}
+
+/// The SDK configuration of a function whose endpoint is moto_server's (`AWS_ENDPOINT_URL`).
+pub async fn moto_sdk() -> aws_config::SdkConfig {
     let endpoint = std::env::var("TWILIO_EVENTS_TEST_MOTO").unwrap_or_else(|_| {
         panic!("TWILIO_EVENTS_TEST_MOTO is not set: start the emulators with infra/scripts/test.sh (or `eval \"$(infra/scripts/services.sh start)\"`)")
     });
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
             "test",
@@ -42,13 +55,5 @@ pub async fn moto_clients() -> (aws_sdk_sqs::Client, aws_sdk_s3::Client) {
         ))
         .endpoint_url(endpoint)
         .load()
-        .await;
-    // moto serves every bucket at one endpoint: path-style addressing, not virtual hosts.
-    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(true)
-        .build();
-    (
-        aws_sdk_sqs::Client::new(&sdk),
-        aws_sdk_s3::Client::from_conf(s3),
-    )
+        .await
 }

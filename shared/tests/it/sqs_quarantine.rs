@@ -1,7 +1,7 @@
 //! The SQS quarantine against moto_server: small items inline, items too large for an SQS
 //! message in S3 behind a pointer, never cut, always carrying their id.
 
-use crate::helpers::{moto_clients, unique};
+use crate::helpers::{moto_clients, moto_sdk, unique};
 use aws_sdk_sqs::types::Message;
 use twilio_events::quarantine::{
     Quarantine, QuarantineError, QuarantineMessage, QuarantinedItem, SQS_INLINE_LIMIT,
@@ -262,4 +262,39 @@ async fn an_unreachable_overflow_bucket_is_an_error_not_a_lost_item() {
     );
     assert!(error.to_string().contains("s3:PutObject"), "{error}");
     assert!(s.drain().await.is_empty(), "no pointer to nothing");
+}
+
+#[tokio::test]
+async fn a_deployed_quarantine_keeps_a_large_item_in_the_stacks_bucket() {
+    // GIVEN the quarantine a function builds from QUARANTINE_QUEUE_URL and QUARANTINE_BUCKET,
+    // its SDK pointed at an endpoint override (which serves buckets by path)
+    let s = setup().await;
+    let quarantine = SqsQuarantine::deployed(&moto_sdk().await, &s.queue_url, Some(&s.bucket));
+    let payload = large_text(300 * 1024);
+    let item = QuarantinedItem::new("crm-sync", "refused", "the CRM said 422", &payload);
+
+    // WHEN an item too large for an SQS message is put
+    quarantine.put(item.clone()).await.unwrap();
+
+    // THEN the bucket holds it and the queue a pointer that resolves to it
+    assert_eq!(s.objects().await, [format!("quarantine/{}.json", item.id)]);
+    let messages = s.drain().await;
+    assert_eq!(messages.len(), 1);
+    let resolved = resolve_message(&s.s3, messages[0].body().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resolved.payload_bytes(), payload);
+}
+
+#[tokio::test]
+async fn a_deployed_quarantine_without_a_bucket_refuses_a_large_item() {
+    // GIVEN a function deployed without QUARANTINE_BUCKET
+    let s = setup().await;
+    let quarantine = SqsQuarantine::deployed(&moto_sdk().await, &s.queue_url, None);
+    let item = QuarantinedItem::new("ingest", "malformed", "not JSON", &large_text(300 * 1024));
+
+    // WHEN an item too large for an SQS message is put, THEN it is refused, and nothing is sent
+    assert!(quarantine.put(item).await.is_err());
+    assert!(s.drain().await.is_empty());
+    assert!(s.objects().await.is_empty());
 }

@@ -844,6 +844,9 @@ async fn retries_of_an_unreadable_delivery_keep_one_quarantined_copy() {
         w.dedup.state(&quarantine_claim_key(&id)),
         Some(RecordState::Completed { .. })
     ));
+    // AND the kept item carries that id (account, route, bytes), which a redrive deduplicates by
+    let ids: Vec<String> = w.quarantine.items().into_iter().map(|i| i.id).collect();
+    assert!(ids.contains(&id), "{ids:?} lacks {id}");
     assert_eq!(w.metrics.total("Quarantined"), 2.0);
     assert_eq!(w.metrics.total("QuarantineDuplicates"), 4.0);
 }
