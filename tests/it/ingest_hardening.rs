@@ -548,3 +548,52 @@ async fn retries_of_an_unreadable_delivery_leave_one_message_in_the_sqs_quaranti
         .count();
     assert_eq!(items, 2, "one claim per quarantined payload");
 }
+
+#[tokio::test]
+async fn an_unreadable_delivery_too_large_for_sqs_is_kept_in_the_stacks_bucket_and_acknowledged() {
+    // GIVEN a signed delivery of 200 KiB (under the 256 KiB body limit) that cannot be parsed,
+    // mostly quotes: JSON escaping doubles it past SQS's 256 KiB message
+    let s = stack(FLAT).await;
+    let mut body = b"[{\"id\": \"EZ1\", \"data\": ".to_vec();
+    body.extend(std::iter::repeat_n(b'"', 200 * 1024));
+    let garbage = twilio_request(TOKEN, "/twilio/events", &body);
+
+    // WHEN ingest runs without the stack's bucket (as before it was in the template)
+    let without = s.ingest(&[]).await;
+    // THEN the quarantine cannot take it: 503, and Twilio would retry it for 4 hours, then drop
+    assert_eq!(invoke(&without, &garbage).await.0, 503);
+
+    // WHEN ingest runs as the stack starts it now, with QUARANTINE_BUCKET, and Twilio retries
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&s.sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = unique("hardening-overflow");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let ingest = s.ingest(&[("QUARANTINE_BUCKET", bucket.as_str())]).await;
+    assert_eq!(invoke(&ingest, &garbage).await.0, 200);
+    assert_eq!(invoke(&ingest, &garbage).await.0, 200);
+
+    // THEN the bucket holds the payload once, the queue one pointer to it, which resolves to
+    // the delivery's bytes
+    let objects: Vec<String> = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    let messages = s.quarantined().await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let item = twilio_events::quarantine::resolve_message(&s3, &messages[0])
+        .await
+        .unwrap();
+    assert_eq!(item.payload_bytes(), body);
+    assert_eq!(objects[0], format!("quarantine/{}.json", item.id));
+    assert!(s.stream().await.is_empty());
+}
