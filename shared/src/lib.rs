@@ -2,6 +2,7 @@
 //! ([`signature`]), reading what it sent ([`event`], [`usage_trigger`]), and status precedence
 //! ([`status`]).
 
+pub mod classic;
 pub mod deadline;
 pub mod event;
 pub mod jsonl;

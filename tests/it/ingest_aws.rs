@@ -335,6 +335,7 @@ async fn deliver_once<D: DedupStore, P: EventPublisher>(
             request_id: "fault-test",
             deadline: Instant::now() + budget,
             public_base_url: None,
+            idempotency_token: None,
         })
         .await
         .status

@@ -217,13 +217,13 @@ fn ingest_answers_within_twilios_five_seconds() {
             text(at(p, &["Path"]))
         ));
     }
-    assert_eq!(
-        routes,
-        BTreeSet::from([
-            "POST /twilio/events".to_owned(),
-            "POST /twilio/usage-triggers".to_owned()
-        ])
-    );
+    // Every route the code serves, and no other.
+    let served: BTreeSet<String> = ingest::ROUTES
+        .iter()
+        .map(|route| format!("POST {}", route.path()))
+        .collect();
+    assert_eq!(routes, served);
+    assert_eq!(served.len(), 5);
 }
 
 fn env(id: &str) -> &'static Value {
@@ -1423,8 +1423,15 @@ fn outputs_give_the_urls_and_resources_a_user_needs() {
     let rendered = format!("{:?}", at(outputs, &["WebhookUrl", "Value"]));
     assert!(rendered.contains("/twilio/events"), "{rendered}");
     assert!(rendered.contains("TwilioHttpApi"), "{rendered}");
-    let rendered = format!("{:?}", at(outputs, &["UsageTriggerUrl", "Value"]));
-    assert!(rendered.contains("/twilio/usage-triggers"), "{rendered}");
+    for (output, path) in [
+        ("UsageTriggerUrl", "/twilio/usage-triggers"),
+        ("MessageStatusCallbackUrl", "/twilio/message-status"),
+        ("CallStatusCallbackUrl", "/twilio/call-status"),
+        ("InboundMessageUrl", "/twilio/inbound-messages"),
+    ] {
+        let rendered = format!("{:?}", at(outputs, &[output, "Value"]));
+        assert!(rendered.contains(path), "{output}: {rendered}");
+    }
     assert_eq!(
         text(at(resource("TwilioSecret"), &["Type"])),
         "AWS::SecretsManager::Secret"

@@ -83,6 +83,7 @@ fn handler(c: &mut Criterion) {
                         request_id: "bench",
                         deadline: Instant::now() + Duration::from_secs(3),
                         public_base_url: None,
+                        idempotency_token: None,
                     }));
                     assert_eq!(response.status, 200);
                 },

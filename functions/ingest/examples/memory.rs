@@ -94,6 +94,7 @@ async fn main() {
                     request_id: "memory",
                     deadline: Instant::now() + Duration::from_secs(4),
                     public_base_url: None,
+                    idempotency_token: None,
                 })
                 .await
                 .status

@@ -112,6 +112,12 @@ pub struct IngestSettings {
     pub events_url: String,
     /// The URL Twilio calls for Usage Trigger callbacks.
     pub usage_triggers_url: String,
+    /// The base URL of the classic webhook routes (`/twilio/message-status`,
+    /// `/twilio/call-status`, `/twilio/inbound-messages` below it).
+    pub base_url: String,
+    /// What the inbound-message route answers Twilio with (`INBOUND_MESSAGE_TWIML`): an empty
+    /// `<Response/>` by default, so that no reply is sent.
+    pub inbound_twiml: String,
     /// Larger bodies get 413. Twilio's deliveries are a few KB.
     pub max_body_bytes: usize,
     pub signature_failure: SignatureFailureAnswer,
@@ -131,6 +137,8 @@ pub struct IngestSettings {
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+/// TwiML that tells Twilio to send no reply to an inbound message.
+pub const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
 pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(48 * 3600);
 pub const MIN_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_SECRET_REFRESH: Duration = Duration::from_secs(60);
@@ -143,6 +151,8 @@ impl IngestSettings {
         Self {
             events_url: format!("{base}/twilio/events"),
             usage_triggers_url: format!("{base}/twilio/usage-triggers"),
+            base_url: base.to_owned(),
+            inbound_twiml: EMPTY_TWIML.to_owned(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             signature_failure: SignatureFailureAnswer::RetryLater {
                 retry_after_secs: 60,
@@ -204,6 +214,15 @@ fn read_settings(var: &impl Fn(&str) -> Option<String>) -> Result<IngestSettings
         read_public_urls(var, base, &mut settings)?;
     }
     read_limits(var, &mut settings)?;
+    if let Some(twiml) = var("INBOUND_MESSAGE_TWIML").filter(|v| !v.trim().is_empty()) {
+        if !twiml.contains("<Response") {
+            return Err(invalid(
+                "INBOUND_MESSAGE_TWIML",
+                "must be a TwiML document (<Response>…</Response>)".to_owned(),
+            ));
+        }
+        settings.inbound_twiml = twiml;
+    }
     Ok(settings)
 }
 
@@ -218,7 +237,14 @@ fn read_public_urls(
         var("PUBLIC_EVENTS_URL"),
         var("PUBLIC_USAGE_TRIGGERS_URL"),
     ) {
-        (_, Some(events), Some(triggers)) => {
+        (base, Some(events), Some(triggers)) => {
+            // Without a base URL, the classic routes sit beside the events route.
+            if base.is_none() {
+                settings.base_url = events
+                    .strip_suffix("/twilio/events")
+                    .unwrap_or(&events)
+                    .to_owned();
+            }
             settings.events_url = events;
             settings.usage_triggers_url = triggers;
         }

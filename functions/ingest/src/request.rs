@@ -57,7 +57,7 @@ where
     let Some(route) = Route::from_path(request.path) else {
         return json(
             StatusCode::NOT_FOUND,
-            r#"{"error":"unknown route: POST /twilio/events or /twilio/usage-triggers"}"#.into(),
+            r#"{"error":"unknown route: POST /twilio/events, /twilio/usage-triggers, /twilio/message-status, /twilio/call-status or /twilio/inbound-messages"}"#.into(),
             None,
         );
     };
@@ -85,8 +85,14 @@ where
             request_id: request.request_id,
             deadline: request.deadline,
             public_base_url: request.public_base_url,
+            idempotency_token: header(request.headers, "i-twilio-idempotency-token"),
         })
         .await;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    json(status, answer.body, answer.retry_after_secs)
+    let mut response = json(status, answer.body, answer.retry_after_secs);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(answer.content_type),
+    );
+    response
 }

@@ -29,6 +29,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+use twilio_events::classic::{ClassicRequest, ClassicWebhook, classic_event};
 use twilio_events::event::{CloudEvent, ParseError, parse_delivery};
 use twilio_events::metrics::{Metrics, MetricsSink, Unit};
 use twilio_events::quarantine::{Quarantine, QuarantinedItem};
@@ -44,7 +45,23 @@ pub enum Route {
     Events,
     /// `POST /twilio/usage-triggers`: Usage Trigger callbacks (form-encoded).
     UsageTriggers,
+    /// `POST /twilio/message-status`: message status callbacks (form-encoded).
+    MessageStatus,
+    /// `POST /twilio/call-status`: call status callbacks (form-encoded).
+    CallStatus,
+    /// `POST /twilio/inbound-messages`: a number's or Messaging Service's incoming-message
+    /// webhook (form-encoded); answered with TwiML.
+    InboundMessages,
 }
+
+/// Every route, for listing them.
+pub const ROUTES: [Route; 5] = [
+    Route::Events,
+    Route::UsageTriggers,
+    Route::MessageStatus,
+    Route::CallStatus,
+    Route::InboundMessages,
+];
 
 impl Route {
     /// The route's path below the base URL.
@@ -52,6 +69,19 @@ impl Route {
         match self {
             Self::Events => "/twilio/events",
             Self::UsageTriggers => "/twilio/usage-triggers",
+            Self::MessageStatus => "/twilio/message-status",
+            Self::CallStatus => "/twilio/call-status",
+            Self::InboundMessages => "/twilio/inbound-messages",
+        }
+    }
+
+    /// The classic webhook a form route takes (Usage Triggers have their own reader).
+    pub fn classic_webhook(self) -> Option<ClassicWebhook> {
+        match self {
+            Self::MessageStatus => Some(ClassicWebhook::MessageStatus),
+            Self::CallStatus => Some(ClassicWebhook::CallStatus),
+            Self::InboundMessages => Some(ClassicWebhook::InboundMessage),
+            Self::Events | Self::UsageTriggers => None,
         }
     }
 
@@ -61,20 +91,19 @@ impl Route {
     pub fn encoding(self) -> BodyEncoding {
         match self {
             Self::Events => BodyEncoding::Json,
-            Self::UsageTriggers => BodyEncoding::Form,
+            Self::UsageTriggers
+            | Self::MessageStatus
+            | Self::CallStatus
+            | Self::InboundMessages => BodyEncoding::Form,
         }
     }
 
     /// The route a request path ends with (stages, custom domains and base paths come before).
     pub fn from_path(path: &str) -> Option<Self> {
         let path = path.trim_end_matches('/');
-        if path.ends_with("/twilio/events") {
-            Some(Self::Events)
-        } else if path.ends_with("/twilio/usage-triggers") {
-            Some(Self::UsageTriggers)
-        } else {
-            None
-        }
+        ROUTES
+            .into_iter()
+            .find(|route| path.ends_with(route.path()))
     }
 }
 
@@ -93,6 +122,9 @@ pub struct IngestRequest<'a> {
     pub deadline: Instant,
     /// With `PUBLIC_BASE_URL=auto`: the base URL from API Gateway's request context.
     pub public_base_url: Option<&'a str>,
+    /// The `I-Twilio-Idempotency-Token` header, which Twilio sends again on a webhook's
+    /// retries (recorded on classic events; not signed, so never part of an id).
+    pub idempotency_token: Option<&'a str>,
 }
 
 /// The answer for Twilio.
@@ -100,8 +132,10 @@ pub struct IngestRequest<'a> {
 pub struct IngestResponse {
     pub status: u16,
     pub retry_after_secs: Option<u32>,
-    /// A short JSON summary.
+    /// A short JSON summary, or TwiML for an inbound message.
     pub body: String,
+    /// `application/json`, or `text/xml` for TwiML.
+    pub content_type: &'static str,
 }
 
 impl IngestResponse {
@@ -110,6 +144,18 @@ impl IngestResponse {
             status,
             retry_after_secs: None,
             body: body.to_string(),
+            content_type: "application/json",
+        }
+    }
+
+    /// What Twilio expects from a messaging webhook: TwiML (an empty `<Response/>` sends no
+    /// reply).
+    fn twiml(document: &str) -> Self {
+        Self {
+            status: 200,
+            retry_after_secs: None,
+            body: document.to_owned(),
+            content_type: "text/xml",
         }
     }
 
@@ -350,6 +396,14 @@ where
                     return self.refuse(request, &Refusal::InvalidCallback(&error), metrics);
                 }
             },
+            Route::MessageStatus | Route::CallStatus | Route::InboundMessages => {
+                match self.classic(request, now) {
+                    Ok(event) => events.push(event),
+                    Err(error) => {
+                        return self.refuse(request, &Refusal::InvalidCallback(&error), metrics);
+                    }
+                }
+            }
         }
 
         // Every event must be one the secret may sign for. One that is not refuses the whole
@@ -385,7 +439,11 @@ where
         let summary = self
             .deduplicate_and_publish(request, accepted, unreadable, metrics)
             .await;
-        summary.into_response()
+        let response = summary.into_response();
+        if matches!(request.route, Route::InboundMessages) && response.status == 200 {
+            return IngestResponse::twiml(&self.settings.inbound_twiml);
+        }
+        response
     }
 
     /// Verifies with the secrets in hand; when that fails in a way a secret not read yet could
@@ -439,6 +497,19 @@ where
         verifier: &Verifier,
         request: &IngestRequest<'_>,
     ) -> Result<Verified, VerifyError> {
+        let url = self.signed_url(request)?;
+        verifier.verify(&SignedRequest {
+            url: &url,
+            body: request.body,
+            // The route's encoding, whatever the request says (see Route::encoding).
+            encoding: request.route.encoding(),
+            signature: request.signature,
+            signature_settings: request.signature_settings,
+        })
+    }
+
+    /// The URL Twilio signed: the route's public URL plus the query string exactly as received.
+    fn signed_url<'r>(&'r self, request: &IngestRequest<'r>) -> Result<Cow<'r, str>, VerifyError> {
         let from_request;
         let base = match (self.settings.base_url_from_request, request.route) {
             (true, route) => {
@@ -451,19 +522,35 @@ where
             }
             (false, Route::Events) => &self.settings.events_url,
             (false, Route::UsageTriggers) => &self.settings.usage_triggers_url,
+            (false, route) => {
+                from_request = format!("{}{}", self.settings.base_url, route.path());
+                &from_request
+            }
         };
-        // The URL Twilio signed: the public URL plus the query string exactly as received.
-        let url: Cow<'_, str> = match request.raw_query.filter(|q| !q.is_empty()) {
+        Ok(match request.raw_query.filter(|q| !q.is_empty()) {
             Some(query) => Cow::Owned(format!("{base}?{query}")),
-            None => Cow::Borrowed(base),
-        };
-        verifier.verify(&SignedRequest {
+            None => Cow::Owned(base.to_owned()),
+        })
+    }
+
+    /// The normalised event of a classic webhook (see `twilio_events::classic`).
+    fn classic(
+        &self,
+        request: &IngestRequest<'_>,
+        now: OffsetDateTime,
+    ) -> Result<CloudEvent<'static>, ParseError> {
+        let webhook = request
+            .route
+            .classic_webhook()
+            .unwrap_or(ClassicWebhook::MessageStatus);
+        // Verified already, so the URL is there.
+        let url = self.signed_url(request).unwrap_or_default();
+        classic_event(&ClassicRequest {
+            webhook,
             url: &url,
-            body: request.body,
-            // The route's encoding, whatever the request says (see Route::encoding).
-            encoding: request.route.encoding(),
-            signature: request.signature,
-            signature_settings: request.signature_settings,
+            form_body: request.body,
+            idempotency_token: request.idempotency_token,
+            received_at: now,
         })
     }
 
@@ -605,7 +692,13 @@ where
                     Unit::Seconds,
                 );
             }
-            let key = format!("{}#{}", event.account().unwrap_or("-"), event.id);
+            // The fact, not the id: the same status from Event Streams and from a classic
+            // callback is one (CloudEvent::dedup_identity).
+            let key = format!(
+                "{}#{}",
+                event.account().unwrap_or("-"),
+                event.dedup_identity()
+            );
             if !seen.insert(key.clone()) {
                 metrics.count("Duplicates", 1);
                 continue;

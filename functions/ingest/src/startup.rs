@@ -213,6 +213,7 @@ mod tests {
                 request_id: "startup",
                 deadline: Instant::now() + Duration::from_secs(3),
                 public_base_url: None,
+                idempotency_token: None,
             })
             .await;
         // THEN it is answered 200 and the returned store holds the event

@@ -217,6 +217,7 @@ async fn run(cases_path: &str, token: &str) -> Result<(), BenchError> {
                 request_id: "compare",
                 deadline: Instant::now() + Duration::from_secs(4),
                 public_base_url: None,
+                idempotency_token: None,
             })
             .await;
         if response.status == 200 {

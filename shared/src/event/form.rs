@@ -59,6 +59,11 @@ impl CallbackForm {
         Ok(Self { params })
     }
 
+    /// Every parameter, in the order sent.
+    pub fn params(&self) -> &[(String, String)] {
+        &self.params
+    }
+
     /// The value of `name`, when given and not empty, exactly as sent (never trimmed: a
     /// genuine value has no padding, and a value is checked as it was signed).
     pub fn optional(&self, name: &str) -> Option<&str> {

@@ -314,6 +314,24 @@ impl<'a> CloudEvent<'a> {
         truncate_chars(key, 256)
     }
 
+    /// What ingest deduplicates this event by: the fact it reports when it reports one (a
+    /// message or a call reaching a status, a message received), so that the same fact sent by
+    /// Event Streams and by a classic webhook is one event in the stream; otherwise its id. The
+    /// status is the type's last segment: Event Streams has one call type per stage
+    /// (`…call.completed` also for busy or unanswered calls), and a call or message reaches each
+    /// stage once.
+    pub fn dedup_identity(&self) -> Cow<'_, str> {
+        let stage = self.event_type.rsplit('.').next().unwrap_or_default();
+        match &self.detail {
+            Detail::Message(m) => Cow::Owned(format!("message:{}:{stage}", m.message_sid)),
+            Detail::Call(c) => Cow::Owned(format!("call:{}:{stage}", c.call_sid)),
+            _ if self.event_type == crate::classic::INBOUND_MESSAGE_TYPE => {
+                Cow::Owned(format!("inbound:{}", self.resource_key()))
+            }
+            _ => Cow::Borrowed(&self.id),
+        }
+    }
+
     /// Lowercase status, for message and call events.
     pub fn status(&self) -> Option<&str> {
         self.detail.status()

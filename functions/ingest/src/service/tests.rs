@@ -108,6 +108,16 @@ fn message_event(id: &str, sid: &str, status: &str) -> String {
     )
 }
 
+/// The dedup key ingest claims for an event: its account and the fact it reports.
+fn dedup_key(event_json: &str) -> String {
+    let event = twilio_events::event::CloudEvent::parse(event_json).unwrap();
+    format!(
+        "{}#{}",
+        event.account().unwrap_or("-"),
+        event.dedup_identity()
+    )
+}
+
 /// A delivery signed as Twilio signs it: the URL (with bodySHA256), the signature, the body.
 struct Signed {
     query: String,
@@ -131,10 +141,7 @@ fn signed_with(
     encoding: BodyEncoding,
     sink_query: Option<&str>,
 ) -> Signed {
-    let path = match route {
-        Route::Events => "/twilio/events",
-        Route::UsageTriggers => "/twilio/usage-triggers",
-    };
+    let path = route.path();
     let url = match sink_query {
         Some(q) => format!("{BASE}{path}?{q}"),
         None => format!("{BASE}{path}"),
@@ -169,6 +176,7 @@ async fn deliver(
             request_id: "req-1",
             deadline: Instant::now() + Duration::from_secs(3),
             public_base_url: None,
+            idempotency_token: None,
         })
         .await
 }
@@ -204,7 +212,7 @@ async fn a_signed_delivery_is_published_byte_for_byte_and_answered_200() {
         ]
     );
     assert!(matches!(
-        w.dedup.state("AC1#EZ1"),
+        w.dedup.state(&dedup_key(&events[0])),
         Some(RecordState::Completed { .. })
     ));
     assert_eq!(w.metrics.total("Accepted"), 2.0);
@@ -257,6 +265,7 @@ async fn signature_failures_never_get_in() {
             request_id: "r",
             deadline: Instant::now() + Duration::from_secs(3),
             public_base_url: None,
+            idempotency_token: None,
         })
         .await;
     assert_eq!(unsigned.status, 401);
@@ -382,7 +391,8 @@ async fn a_stream_that_stays_down_gets_503_and_loses_nothing() {
         (503, Some(TROUBLE_RETRY_SECS))
     );
     assert_eq!(
-        w.dedup.state("AC1#EZ1"),
+        w.dedup
+            .state(&dedup_key(&message_event("EZ1", "SM1", "sent"))),
         None,
         "the claim is released so the retry can publish"
     );
@@ -409,7 +419,7 @@ async fn an_event_in_progress_elsewhere_is_retried_not_dropped() {
     // GIVEN another attempt claimed EZ1 and is still within its lease
     let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
     let other = DedupClaim {
-        key: "AC1#EZ1".into(),
+        key: dedup_key(&message_event("EZ1", "SM1", "sent")),
         token: "other".into(),
         lease_until_ms: now_ms + 60_000,
         expires_at_s: now_ms / 1000 + 86_400,
@@ -668,7 +678,10 @@ async fn a_tenants_token_signs_for_its_account_and_listed_subaccounts_only() {
     );
     assert!(w.has_property("refusal", "foreign-account"));
     assert_eq!(w.stream.stored().len(), 2, "only the first delivery");
-    assert_eq!(w.dedup.state(&format!("{ACCOUNT_A}#EZa2")), None);
+    assert_eq!(
+        w.dedup.state(&dedup_key(&event_of(ACCOUNT_A, "EZa2"))),
+        None
+    );
     // AND B's own token signs B's events
     assert_eq!(
         deliver_events(&w, &signed_by("tok-b", &[event_of(ACCOUNT_B, "EZb1")]))
@@ -901,6 +914,7 @@ async fn a_quarantine_that_fails_gets_503_and_the_retry_keeps_one_copy() {
         request_id: "q",
         deadline: Instant::now() + Duration::from_secs(3),
         public_base_url: None,
+        idempotency_token: None,
     };
     // The quarantine fails: 503, and the claim is released for the retry.
     let response = ingest.handle(request).await;

@@ -2,9 +2,8 @@
 //! a tenant's token or a rotated secret can and cannot do. And `verify` judging the same
 //! account bindings. Each attack is first shown to verify as Twilio signed it.
 
-use super::helpers::{Server, data_dir};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use super::helpers::{Server, data_dir, dump, post};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,37 +38,6 @@ fn serve(data_dir: &Path, args: &[&str]) -> Server {
         .unwrap_or_else(|| panic!("no port in {first:?}"));
     std::thread::spawn(move || for _ in lines {});
     Server { child, port }
-}
-
-/// One raw POST: `target` is the path and query as sent; returns status and body.
-fn post(
-    server: &Server,
-    target: &str,
-    content_type: &str,
-    signature: &str,
-    body: &[u8],
-) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    write!(
-        stream,
-        "POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nX-Twilio-Signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    (status, body)
 }
 
 /// A request signed as Twilio signs it for `path` on this server.
@@ -117,25 +85,6 @@ fn event_of(account: &str, id: &str) -> String {
 
 fn batch(events: &[String]) -> Vec<u8> {
     format!("[{}]", events.join(",")).into_bytes()
-}
-
-/// The stream, one event per line, after `serve` has stopped.
-fn dump(data_dir: &Path) -> Vec<String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_twilio-events"))
-        .args(["stream", "dump", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
 }
 
 /// The quarantine's lines (none when the file was never created).

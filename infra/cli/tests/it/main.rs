@@ -1,5 +1,6 @@
 //! The `twilio-events` command line run as a user runs it: real processes, real HTTP.
 
+mod classic;
 mod cli;
 mod hardening;
 mod helpers;
