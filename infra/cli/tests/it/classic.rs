@@ -308,3 +308,47 @@ fn the_same_fact_from_event_streams_and_from_a_status_callback_is_one_event() {
     assert_eq!(stream.len(), 1, "{stream:?}");
     assert!(stream[0].contains("EZ00000000000000000000000000000e51"));
 }
+
+#[test]
+fn parse_reads_each_classic_callback_as_its_event_streams_event() {
+    let fixtures = fixtures();
+    for case in &fixtures.cases {
+        // WHEN a callback body is given to `parse` (the callback told by its parameters)
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_twilio-events"))
+            .args(["parse", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text(case, "body").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // THEN it prints the normalised event's summary, without phone numbers or bodies
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            text(case, "name"),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line: Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(
+            line["type"],
+            case["expect"]["type"],
+            "{}",
+            text(case, "name")
+        );
+        assert_eq!(line["resource"], case["expect"]["sid"]);
+        assert!(
+            !stdout.contains("+1206555") && !stdout.contains("4821"),
+            "{stdout}"
+        );
+    }
+}
