@@ -352,3 +352,156 @@ fn parse_reads_each_classic_callback_as_its_event_streams_event() {
         );
     }
 }
+
+/// Runs `simulate --classic` against `server`, reading its stream; returns the JSON report.
+fn simulate_mixed(server: &Server, token: &str, dir: &Path) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twilio-events"))
+        .args(["simulate", "--auth-token", token, "--json", "--quiet"])
+        .args(["--seed", "7", "--events", "600", "--classic", "0.5"])
+        .args(["--duplicates", "0.10", "--reorder", "0.30", "--rate", "max"])
+        .args(["--concurrency", "16", "--retry-scale", "0.001"])
+        .args(["--url", &format!("http://127.0.0.1:{}", server.port)])
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "no report ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    report
+}
+
+/// Lines of a JSON-lines file once it has stopped growing (serve's consumers have caught up).
+fn settled_lines(path: &Path) -> Vec<Value> {
+    let read = || std::fs::read_to_string(path).unwrap_or_default();
+    let mut last = read();
+    let started = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let now = read();
+        if (now == last && !now.is_empty()) || started.elapsed().as_secs() > 30 {
+            return now
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        }
+        last = now;
+    }
+}
+
+/// Message SIDs with a `sent` status in the stream.
+fn sent_messages(stream: &[Value]) -> std::collections::BTreeSet<String> {
+    stream
+        .iter()
+        .filter(|e| e["type"] == "com.twilio.messaging.message.sent")
+        .map(|e| e["data"]["messageSid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn mixed_traffic_moves_the_crm_once_per_forward_step_and_counts_each_send_once() {
+    const TOKEN: &str = "classic-mixed-token";
+    // GIVEN serve, and traffic where half the messages and calls also send status callbacks,
+    // with duplicates and disorder
+    let dir = data_dir("classic-mixed");
+    let server = start_serve(TOKEN, &dir, &[]);
+    // WHEN it is delivered
+    let report = simulate_mixed(&server, TOKEN, &dir);
+    // THEN every fact is in the stream once, from whichever source came first
+    assert_eq!(report["lost"], 0, "{report}");
+    assert_eq!(report["duplicated"], 0, "{report}");
+    assert!(
+        report["by_kind"]["message-callback"].as_u64().unwrap() > 50,
+        "{report}"
+    );
+    assert!(
+        report["by_kind"]["call-callback"].as_u64().unwrap() > 10,
+        "{report}"
+    );
+    assert!(report["facts"].as_u64().unwrap() < report["events"].as_u64().unwrap());
+    let crm = settled_lines(&dir.join("crm.jsonl"));
+    drop(server);
+    let stream: Vec<Value> = dump(&dir)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(stream.len() as u64, report["in_stream"].as_u64().unwrap());
+    let from_callbacks = stream
+        .iter()
+        .filter(|e| e["twiliowebhook"].is_string())
+        .count();
+    assert!(from_callbacks > 0, "some facts came first as callbacks");
+
+    // AND the CRM took one write per forward move: per resource, ranks only go up, no status
+    // twice, and it ends at the resource's furthest status in the stream
+    let mut writes: std::collections::BTreeMap<String, Vec<(u64, String)>> = Default::default();
+    for update in &crm {
+        writes
+            .entry(update["sid"].as_str().unwrap().to_owned())
+            .or_default()
+            .push((
+                update["rank"].as_u64().unwrap(),
+                update["status"].as_str().unwrap().to_owned(),
+            ));
+    }
+    assert!(writes.len() > 40, "{}", writes.len());
+    for (sid, moves) in &writes {
+        assert!(
+            moves.windows(2).all(|w| w[0].0 < w[1].0),
+            "{sid} went back or stood still: {moves:?}"
+        );
+        let furthest = stream
+            .iter()
+            .filter(|e| e.to_string().contains(sid.as_str()))
+            .count();
+        assert!(moves.len() <= furthest, "{sid}: {moves:?}");
+    }
+
+    // GIVEN the same traffic (same seed) to a fresh serve counting sends against two quotas:
+    // exactly the number of messages sent, and one more
+    let sent = sent_messages(&stream).len();
+    assert!(sent > 30, "{sent}");
+    let quotas = dir.with_extension("quotas.json");
+    std::fs::write(
+        &quotas,
+        serde_json::json!({"quotas": [
+            {"name": "sends-exact", "counts": "messages", "window": "rolling-24h", "limit": sent, "thresholds": [1.0]},
+            {"name": "sends-one-more", "counts": "messages", "window": "rolling-24h", "limit": sent + 1, "thresholds": [1.0]}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let second = data_dir("classic-mixed-quota");
+    let server = start_serve(TOKEN, &second, &["--quotas", quotas.to_str().unwrap()]);
+    let report = simulate_mixed(&server, TOKEN, &second);
+    assert_eq!(report["duplicated"], 0, "{report}");
+    // THEN the exact quota is reached with use = the sends, and the other never is: no send
+    // was counted twice, though half came from both sources
+    let alerts = settled_lines(&second.join("alerts.jsonl"));
+    drop(server);
+    assert_eq!(
+        sent_messages(
+            &dump(&second)
+                .iter()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<Value>>()
+        )
+        .len(),
+        sent
+    );
+    let exact: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["quota"] == "sends-exact")
+        .collect();
+    assert_eq!(exact.len(), 1, "{alerts:?}");
+    assert_eq!(exact[0]["used"].as_f64(), Some(sent as f64));
+    assert!(
+        !alerts.iter().any(|a| a["quota"] == "sends-one-more"),
+        "{alerts:?}"
+    );
+}

@@ -9,9 +9,12 @@
 //!   or still failing when the retry window closed).
 //! - `events_accepted`: distinct ids with at least one 2xx; `never_accepted`: distinct ids
 //!   with none (all their deliveries dropped or not started).
-//! - `lost`: ids in `events_accepted` that are not in the stream: the endpoint said "got it"
-//!   and does not have it. Must be 0.
-//! - `duplicated`: our ids present more than once in the stream. Should be 0.
+//! - `facts`: distinct facts the events report (a message or call reaching a status, …): with
+//!   `--classic`, an Event Streams event and the status callback of the same status are one
+//!   fact, which the stream must hold once, whichever source came first.
+//! - `lost`: facts with an accepted delivery that are not in the stream: the endpoint said "got
+//!   it" and does not have it. Must be 0.
+//! - `duplicated`: our facts present more than once in the stream. Should be 0.
 
 mod deliver;
 mod progress;
@@ -60,6 +63,10 @@ pub struct SimulateArgs {
     /// Share of events delivered before the previous event of their resource (0.20 = 20%).
     #[arg(long, default_value_t = 0.20, value_parser = share)]
     reorder: f64,
+    /// Share of messages and calls whose statuses also come as classic status callbacks (to
+    /// /twilio/message-status and /twilio/call-status), as during a migration to Event Streams.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    classic: f64,
     /// Scales Twilio's backoff (1 s doubling to 10 min) and its 4-hour retry window:
     /// 0.001 retries after ~1 ms and gives up after ~14 s.
     #[arg(long, default_value_t = 1.0)]
@@ -148,6 +155,7 @@ struct Report {
     url: String,
     seed: u64,
     events: usize,
+    facts: usize,
     deliveries: usize,
     duplicates_planned: usize,
     reordered_planned: usize,
@@ -225,6 +233,7 @@ async fn simulate(args: SimulateArgs) -> Result<Outcome, SimulateError> {
         count,
         args.duplicates,
         args.reorder,
+        args.classic,
     ));
     let max_retry_time = args
         .max_retry_time
@@ -264,7 +273,12 @@ async fn simulate(args: SimulateArgs) -> Result<Outcome, SimulateError> {
     let events_accepted = accepted_events.iter().filter(|a| **a).count();
     let count_fate = |f: Fate| outcome.fates.iter().filter(|x| **x == f).count();
 
-    let ours: HashSet<&str> = plan.events.iter().map(|e| e.id.as_str()).collect();
+    // Facts, not ids: the stream holds each fact once, from whichever source came first.
+    let ours: HashSet<&str> = plan.events.iter().map(|e| e.fact.as_str()).collect();
+    let accepted_facts: HashSet<&str> = (0..plan.events.len())
+        .filter(|&i| accepted_events[i])
+        .map(|i| plan.events[i].fact.as_str())
+        .collect();
     let (stream_name, counts) = if let Some(dir) = &args.data_dir {
         (
             Some(format!("local:{}", dir.display())),
@@ -282,15 +296,11 @@ async fn simulate(args: SimulateArgs) -> Result<Outcome, SimulateError> {
     if let Some(counts) = &counts {
         in_stream = Some(counts.len());
         duplicated = Some(counts.values().filter(|n| **n > 1).count());
-        let present = |i: usize| counts.contains_key(plan.events[i].id.as_str());
-        lost = Some(
-            (0..plan.events.len())
-                .filter(|&i| accepted_events[i] && !present(i))
-                .count(),
-        );
+        let present = |fact: &str| counts.contains_key(fact);
+        lost = Some(accepted_facts.iter().filter(|f| !present(f)).count());
         stray = Some(
-            (0..plan.events.len())
-                .filter(|&i| !accepted_events[i] && present(i))
+            ours.iter()
+                .filter(|f| !accepted_facts.contains(*f) && present(f))
                 .count(),
         );
     }
@@ -306,6 +316,7 @@ async fn simulate(args: SimulateArgs) -> Result<Outcome, SimulateError> {
         url: args.url.clone(),
         seed,
         events: plan.events.len(),
+        facts: ours.len(),
         deliveries: plan.deliveries.len(),
         duplicates_planned: plan.duplicates,
         reordered_planned: plan.reordered,

@@ -1,5 +1,6 @@
 //! Reading back what reached the stream: the local store of `serve`, or a Kinesis stream.
-//! Returns how many times each of our event ids appears.
+//! Returns how many times each of our facts appears (`<account>#<dedup identity>`, as ingest
+//! deduplicates: an event's id, or the status it reports).
 
 use ingest::adapters::sqlite::SqliteError;
 use std::collections::{HashMap, HashSet};
@@ -29,24 +30,22 @@ pub enum StreamReadError {
     },
 }
 
-/// The `id` of a stored event (the stream holds each event's JSON as received).
-fn event_id(data: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: String,
-    }
-    serde_json::from_slice::<Id>(data).ok().map(|e| e.id)
+/// The fact a stored event reports (the stream holds each event's JSON as received).
+fn event_fact(data: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(data).ok()?;
+    let event = twilio_events::event::CloudEvent::parse(text).ok()?;
+    Some(super::traffic::fact_of(&event))
 }
 
 fn count(counts: &mut HashMap<String, u32>, ours: &HashSet<&str>, data: &[u8]) {
-    if let Some(id) = event_id(data) {
-        if ours.contains(id.as_str()) {
-            *counts.entry(id).or_default() += 1;
+    if let Some(fact) = event_fact(data) {
+        if ours.contains(fact.as_str()) {
+            *counts.entry(fact).or_default() += 1;
         }
     }
 }
 
-/// Occurrences of our ids in the local stream under `dir`.
+/// Occurrences of our facts in the local stream under `dir`.
 pub fn read_local(
     dir: &Path,
     ours: &HashSet<&str>,
@@ -79,7 +78,7 @@ pub fn read_local(
     Ok(counts)
 }
 
-/// Occurrences of our ids in every shard of a Kinesis stream, from its start.
+/// Occurrences of our facts in every shard of a Kinesis stream, from its start.
 pub async fn read_kinesis(
     stream: &str,
     ours: &HashSet<&str>,

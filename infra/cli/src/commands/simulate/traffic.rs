@@ -3,6 +3,7 @@
 //! (duplicates delivered again later, events of one resource delivered out of order).
 
 use std::collections::HashMap;
+use twilio_events::classic::{ClassicRequest, ClassicWebhook, classic_event};
 use twilio_events::signature::BodyEncoding;
 
 /// A small, seedable PRNG (SplitMix64): reproducible runs without a dependency.
@@ -50,6 +51,8 @@ impl Rng {
 pub enum Route {
     Events,
     UsageTriggers,
+    MessageStatus,
+    CallStatus,
 }
 
 impl Route {
@@ -57,13 +60,15 @@ impl Route {
         match self {
             Route::Events => "/twilio/events",
             Route::UsageTriggers => "/twilio/usage-triggers",
+            Route::MessageStatus => "/twilio/message-status",
+            Route::CallStatus => "/twilio/call-status",
         }
     }
 
     pub fn encoding(self) -> BodyEncoding {
         match self {
             Route::Events => BodyEncoding::Json,
-            Route::UsageTriggers => BodyEncoding::Form,
+            Route::UsageTriggers | Route::MessageStatus | Route::CallStatus => BodyEncoding::Form,
         }
     }
 }
@@ -71,8 +76,9 @@ impl Route {
 /// One generated event: the id it has in the stream, and the body of its delivery.
 #[derive(Clone, Debug)]
 pub struct Event {
-    /// The CloudEvent id the stream will hold (for Usage Triggers: the id ingest derives).
-    pub id: String,
+    /// The fact the event reports (`<account>#<dedup identity>`, as ingest deduplicates): an
+    /// Event Streams event and the status callback of the same status share it.
+    pub fact: String,
     pub kind: &'static str,
     pub route: Route,
     pub body: bytes::Bytes,
@@ -102,6 +108,8 @@ const TO: &str = "+14155550199";
 
 struct Generator<'a> {
     rng: &'a mut Rng,
+    /// Share of message and call resources whose statuses also come as status callbacks.
+    classic: f64,
     run: u64,
     next_id: u64,
     events: Vec<Event>,
@@ -130,8 +138,11 @@ impl Generator<'_> {
     ) {
         let id = json["id"].as_str().unwrap_or_default().to_owned();
         let body = format!("[{json}]");
+        let fact = twilio_events::event::CloudEvent::parse(&json.to_string())
+            .map(|event| fact_of(&event))
+            .unwrap_or_else(|_| id.clone());
         self.events.push(Event {
-            id,
+            fact,
             kind,
             route: Route::Events,
             body: body.into(),
@@ -155,6 +166,7 @@ impl Generator<'_> {
             (&["queued", "failed"], Some(30008))
         };
         let segments = 1 + u32::from(self.rng.chance(0.15));
+        let callbacks = self.rng.chance(self.classic);
         let mut at = t0;
         for (step, status) in statuses.iter().enumerate() {
             at += match *status {
@@ -189,7 +201,58 @@ impl Generator<'_> {
                 "data": data,
             });
             self.push_json("message", resource, step, at, json);
+            if callbacks {
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                form.append_pair("AccountSid", ACCOUNT)
+                    .append_pair("ApiVersion", "2010-04-01")
+                    .append_pair("From", FROM)
+                    .append_pair("MessageSid", &sid)
+                    .append_pair("MessageStatus", status)
+                    .append_pair("SmsSid", &sid)
+                    .append_pair("SmsStatus", status)
+                    .append_pair("To", TO);
+                if let (Some(code), true) = (error, matches!(*status, "undelivered" | "failed")) {
+                    form.append_pair("ErrorCode", &code.to_string());
+                }
+                let jitter = self.rng.range(0, 400);
+                self.push_classic(
+                    ClassicWebhook::MessageStatus,
+                    form.finish(),
+                    (resource, step, at + jitter),
+                );
+            }
         }
+    }
+
+    /// A classic status callback of a fact already planned as an Event Streams event.
+    fn push_classic(
+        &mut self,
+        webhook: ClassicWebhook,
+        body: String,
+        (resource, step, at_ms): (usize, usize, u64),
+    ) {
+        let Ok(event) = classic_event(&ClassicRequest {
+            webhook,
+            url: "",
+            form_body: body.as_bytes(),
+            idempotency_token: None,
+            received_at: self.start,
+        }) else {
+            return;
+        };
+        let (kind, route) = match webhook {
+            ClassicWebhook::CallStatus => ("call-callback", Route::CallStatus),
+            _ => ("message-callback", Route::MessageStatus),
+        };
+        self.events.push(Event {
+            fact: fact_of(&event),
+            kind,
+            route,
+            body: body.into(),
+            resource,
+            step,
+            at_ms,
+        });
     }
 
     /// initiated → ringing → answered → completed, or a busy / unanswered call.
@@ -207,6 +270,7 @@ impl Generator<'_> {
             (&["initiated", "ringing", "completed"], "busy")
         };
         let talk = 5_000 + self.rng.exp(90_000.0) as u64;
+        let callbacks = self.rng.chance(self.classic);
         let mut at = t0;
         for (step, status) in statuses.iter().enumerate() {
             at += match *status {
@@ -252,6 +316,30 @@ impl Generator<'_> {
                 },
             });
             self.push_json("call", resource, step, at, json);
+            if callbacks {
+                let timestamp = (self.start + time::Duration::milliseconds(at as i64))
+                    .format(&time::format_description::well_known::Rfc2822)
+                    .unwrap_or_default();
+                let body = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("AccountSid", ACCOUNT)
+                    .append_pair("ApiVersion", "2010-04-01")
+                    .append_pair("CallDuration", &duration.to_string())
+                    .append_pair("CallSid", &sid)
+                    .append_pair("CallStatus", call_status)
+                    .append_pair("CallbackSource", "call-progress-events")
+                    .append_pair("Direction", "outbound-api")
+                    .append_pair("From", FROM)
+                    .append_pair("SequenceNumber", &step.to_string())
+                    .append_pair("Timestamp", &timestamp)
+                    .append_pair("To", TO)
+                    .finish();
+                let jitter = self.rng.range(0, 400);
+                self.push_classic(
+                    ClassicWebhook::CallStatus,
+                    body,
+                    (resource, step, at + jitter),
+                );
+            }
         }
     }
 
@@ -324,7 +412,7 @@ impl Generator<'_> {
             return false;
         };
         self.events.push(Event {
-            id: event.id.into_owned(),
+            fact: fact_of(&event),
             kind: "usage-trigger",
             route: Route::UsageTriggers,
             body: body.into(),
@@ -337,12 +425,22 @@ impl Generator<'_> {
 }
 
 /// Generates `count` events (resources arriving at `rate_per_s` simulated), then the plan.
-pub fn generate(seed: u64, count: usize, duplicates: f64, reorder: f64) -> Plan {
+/// The fact an event reports, as ingest deduplicates it.
+pub fn fact_of(event: &twilio_events::event::CloudEvent<'_>) -> String {
+    format!(
+        "{}#{}",
+        event.account().unwrap_or("-"),
+        event.dedup_identity()
+    )
+}
+
+pub fn generate(seed: u64, count: usize, duplicates: f64, reorder: f64, classic: f64) -> Plan {
     let mut rng = Rng::new(seed);
     let run = rng.next_u64();
     let start = time::OffsetDateTime::now_utc();
     let mut generator = Generator {
         rng: &mut rng,
+        classic,
         run,
         next_id: 0,
         events: Vec::with_capacity(count + 4),
@@ -423,7 +521,7 @@ mod tests {
     #[test]
     fn a_plan_holds_every_event_once_plus_its_duplicates() {
         // GIVEN 2,000 events with 5% duplicates and 20% reordered
-        let plan = generate(7, 2_000, 0.05, 0.20);
+        let plan = generate(7, 2_000, 0.05, 0.20, 0.0);
         // THEN every event is delivered, duplicates are extra deliveries of the same event
         assert_eq!(plan.events.len(), 2_000);
         assert_eq!(plan.deliveries.len(), 2_000 + plan.duplicates);
@@ -432,7 +530,7 @@ mod tests {
         assert!((50..160).contains(&plan.duplicates), "{}", plan.duplicates);
         assert!(plan.reordered > 100, "{}", plan.reordered);
         // AND ids are unique, and every event kind appears
-        let ids: HashSet<&str> = plan.events.iter().map(|e| e.id.as_str()).collect();
+        let ids: HashSet<&str> = plan.events.iter().map(|e| e.fact.as_str()).collect();
         assert_eq!(ids.len(), 2_000);
         for kind in ["message", "call", "ratelimit", "usage-trigger", "test"] {
             assert!(plan.by_kind.get(kind).copied().unwrap_or(0) > 0, "{kind}");
@@ -441,18 +539,42 @@ mod tests {
 
     #[test]
     fn generated_events_parse_as_twilio_events() {
-        let plan = generate(11, 500, 0.0, 0.0);
+        let plan = generate(11, 500, 0.0, 0.0, 0.5);
         for e in &plan.events {
             match e.route {
                 Route::Events => {
                     let text = std::str::from_utf8(&e.body).unwrap();
                     let delivery = twilio_events::parse_delivery(text.as_bytes()).unwrap();
                     assert_eq!(delivery.events.len(), 1);
-                    assert_eq!(delivery.events[0].id, e.id.as_str());
+                    assert_eq!(fact_of(&delivery.events[0]), e.fact);
                 }
                 Route::UsageTriggers => {
                     let event = twilio_events::usage_trigger::usage_trigger_event(&e.body).unwrap();
-                    assert_eq!(event.id, e.id.as_str());
+                    assert_eq!(fact_of(&event), e.fact);
+                }
+                Route::MessageStatus | Route::CallStatus => {
+                    let webhook = if e.route == Route::CallStatus {
+                        ClassicWebhook::CallStatus
+                    } else {
+                        ClassicWebhook::MessageStatus
+                    };
+                    let event = classic_event(&ClassicRequest {
+                        webhook,
+                        url: "",
+                        form_body: &e.body,
+                        idempotency_token: None,
+                        received_at: time::OffsetDateTime::now_utc(),
+                    })
+                    .unwrap();
+                    assert_eq!(fact_of(&event), e.fact);
+                    // The callback reports a fact an Event Streams event of the plan reports too.
+                    assert!(
+                        plan.events
+                            .iter()
+                            .any(|other| other.route == Route::Events && other.fact == e.fact),
+                        "{}",
+                        e.fact
+                    );
                 }
             }
         }
