@@ -2,7 +2,8 @@
 //! `handle_lambda`, the core wired by `startup::aws` from a `Config` (as the Lambda is) on
 //! moto_server's DynamoDB, Kinesis, SQS and Secrets Manager; the quarantine's dedup on
 //! DynamoDB Local, whose conditional writes are AWS's own. Each attack is first shown to
-//! verify as Twilio signed it; each test ends with a look at what was stored.
+//! verify as Twilio signed it; each test ends with a look at what was stored. The last test
+//! takes the classic webhook routes (issue 13) through the same Lambda path.
 
 use base64::Engine as _;
 use ingest::Ingest;
@@ -183,10 +184,11 @@ fn apigw(
 
 /// A request as Twilio sends it: signed for `path`, with the route's content type.
 fn twilio_request(token: &str, path: &str, body: &[u8]) -> serde_json::Value {
-    let (encoding, content_type) = if path == "/twilio/usage-triggers" {
-        (BodyEncoding::Form, "application/x-www-form-urlencoded")
-    } else {
+    // Every route but Event Streams' is a form route.
+    let (encoding, content_type) = if path == "/twilio/events" {
         (BodyEncoding::Json, "application/json")
+    } else {
+        (BodyEncoding::Form, "application/x-www-form-urlencoded")
     };
     let signed = sign(
         &SigningKey::AuthToken(token.into()),
@@ -596,4 +598,62 @@ async fn an_unreadable_delivery_too_large_for_sqs_is_kept_in_the_stacks_bucket_a
     assert_eq!(item.payload_bytes(), body);
     assert_eq!(objects[0], format!("quarantine/{}.json", item.id));
     assert!(s.stream().await.is_empty());
+}
+
+#[tokio::test]
+async fn classic_webhooks_through_the_lambda_become_events_and_an_inbound_message_gets_twiml() {
+    // GIVEN ingest as the Lambda starts it, and an inbound SMS then its reply's status callback
+    let s = stack(FLAT).await;
+    let ingest = s.ingest(&[]).await;
+    let sm = "SM6f9c2e5b8a1d4f7c0b3e6a9d2c5f8b1e";
+    let inbound = format!(
+        "AccountSid={ACCOUNT_A}&MessageSid={sm}&SmsSid={sm}&SmsMessageSid={sm}&From=%2B12065550123&To=%2B14255550142&Body=Ol%C3%A1&NumMedia=0&NumSegments=1&ApiVersion=2010-04-01"
+    );
+    let reply = "SM0d3a6c9f2b5e8d1a4c7f0b3e6a9d2c5f";
+    let status = format!(
+        "AccountSid={ACCOUNT_A}&MessageSid={reply}&SmsSid={reply}&MessageStatus=delivered&SmsStatus=delivered&From=%2B14255550142&To=%2B12065550123&ApiVersion=2010-04-01"
+    );
+
+    // WHEN each is posted to its route through API Gateway
+    let request = twilio_request(TOKEN, "/twilio/inbound-messages", inbound.as_bytes());
+    let response = handle_lambda(
+        &ingest,
+        lambda_http::request::from_str(&request.to_string()).unwrap(),
+    )
+    .await;
+    // THEN the inbound message is answered with empty TwiML, as Twilio expects
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/xml");
+    let body = match response.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        _ => String::new(),
+    };
+    assert!(body.contains("<Response/>"), "{body}");
+    let (code, answer) = invoke(
+        &ingest,
+        &twilio_request(TOKEN, "/twilio/message-status", status.as_bytes()),
+    )
+    .await;
+    assert_eq!(code, 200, "{answer}");
+
+    // AND both are in Kinesis as the Event Streams events of the same facts
+    let mut types: Vec<String> = s
+        .stream()
+        .await
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(e).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "com.twilio.messaging.inbound-message.received",
+            "com.twilio.messaging.message.delivered"
+        ]
+    );
 }
