@@ -2,14 +2,13 @@
 //! Twilio signs them, the embedded store on disk across a restart.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use twilio_events::signature::{BodyEncoding, SigningKey, sign};
 
 const TOKEN: &str = "serve-test-token";
 
-use super::helpers::{self, Server, data_dir};
+use super::helpers::{self, Server, data_dir, dump};
 
 fn start(data_dir: &Path, extra: &[&str]) -> Server {
     helpers::start_serve(TOKEN, data_dir, extra)
@@ -38,46 +37,7 @@ fn post(
         BodyEncoding::Json => "application/json",
         BodyEncoding::Form => "application/x-www-form-urlencoded",
     };
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    write!(
-        stream,
-        "POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nX-Twilio-Signature: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        signed.signature,
-        body.len()
-    )
-    .unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    (status, body)
-}
-
-fn dump(data_dir: &Path) -> Vec<String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_twilio-events"))
-        .args(["stream", "dump", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    helpers::post(server, target, content_type, &signed.signature, body)
 }
 
 fn event(i: usize) -> String {
