@@ -138,13 +138,32 @@ impl RuntimeEmulator {
             "http://127.0.0.1:{}/2015-03-31/functions/_/invocations",
             self.port
         );
-        let response = reqwest::Client::new()
+        let request = reqwest::Client::new()
             .post(&url)
             .timeout(Duration::from_secs(60))
             .json(payload)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("invoke {url}: {e}"));
+            .send();
+        tokio::pin!(request);
+        // A function that fails to start never answers: say so at once, with what it said.
+        let response = loop {
+            tokio::select! {
+                answer = &mut request => break answer.unwrap_or_else(|e| panic!("invoke {url}: {e}")),
+                () = tokio::time::sleep(Duration::from_millis(100)) => {
+                    if self.received_init_error() {
+                        panic!(
+                            "the function reported an init error to the Runtime API instead of answering:\n{}",
+                            self.output
+                                .lines()
+                                .iter()
+                                .filter(|l| l.contains("rror"))
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join("\n")
+                        );
+                    }
+                }
+            }
+        };
         let status = response.status();
         let body = response.bytes().await.expect("an answer body");
         serde_json::from_slice(&body).unwrap_or_else(|e| {
