@@ -189,6 +189,20 @@ pub trait EventPublisher: Send + Sync {
         &self,
         records: &[OutgoingRecord<'_>],
     ) -> impl Future<Output = Result<Vec<Result<(), EntryError>>, StreamPublishError>> + Send;
+
+    /// Stores every record and marks `completed` COMPLETED in one atomic step, for a backend
+    /// that holds the stream and the dedup records together (the embedded store: one SQLite
+    /// transaction), so that a crash between the two can leave no event in the stream whose
+    /// claim is still INPROGRESS (which a redelivery after the lease would store again).
+    /// `None`: this backend cannot; the core publishes, then completes (the AWS path, with its
+    /// documented window). `Some(Err)`: nothing was stored.
+    fn put_records_and_complete(
+        &self,
+        _records: &[OutgoingRecord<'_>],
+        _completed: &[DedupClaim],
+    ) -> impl Future<Output = Option<Result<(), StreamPublishError>>> + Send {
+        std::future::ready(None)
+    }
 }
 
 /// The time source, injectable so tests can move it.

@@ -817,11 +817,22 @@ where
             .deadline
             .checked_sub(self.settings.answer_margin)
             .unwrap_or(request.deadline);
-        // Publish and quarantine at once: one round trip of time.
-        let (published, kept) = tokio::join!(
-            self.publish_all(&records, budget, metrics),
-            self.keep_all(request, &to_keep, budget)
-        );
+        // Publish and quarantine at once: one round trip of time. A store that holds the
+        // stream and the dedup records together publishes and completes in one step.
+        let publish_claims: Vec<DedupClaim> = to_publish.iter().map(|a| a.claim.clone()).collect();
+        let publish = async {
+            if !records.is_empty()
+                && let Some(Ok(())) = self
+                    .publisher
+                    .put_records_and_complete(&records, &publish_claims)
+                    .await
+            {
+                return (vec![true; records.len()], true);
+            }
+            (self.publish_all(&records, budget, metrics).await, false)
+        };
+        let ((published, completed_with_publish), kept) =
+            tokio::join!(publish, self.keep_all(request, &to_keep, budget));
 
         let (done, failed): (Vec<_>, Vec<_>) =
             to_publish.iter().zip(published).partition(|(_, ok)| *ok);
@@ -844,6 +855,8 @@ where
         }
         let done: Vec<DedupClaim> = done
             .into_iter()
+            // Already completed with their records, in the same transaction.
+            .filter(|_| !completed_with_publish)
             .map(|(a, _)| a.claim.clone())
             .chain(kept.into_iter().map(|(u, _)| u.claim.clone()))
             .collect();

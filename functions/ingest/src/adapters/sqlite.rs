@@ -53,6 +53,8 @@ enum Job {
     Complete(Vec<DedupClaim>, Reply<()>),
     Release(Vec<DedupClaim>, Reply<()>),
     Append(Vec<(String, Vec<u8>)>, Reply<()>),
+    /// An append and the completion of its claims, in one savepoint: both or neither.
+    AppendAndComplete(Vec<(String, Vec<u8>)>, Vec<DedupClaim>, Reply<()>),
     Checkpoint(String, i64, Reply<()>),
 }
 
@@ -213,7 +215,7 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>, appended: Arc<No
                 conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut outputs = Vec::with_capacity(group.len());
             for job in &group {
-                any_append |= matches!(job, Job::Append(..));
+                any_append |= matches!(job, Job::Append(..) | Job::AppendAndComplete(..));
                 // Each job in its own savepoint: one that fails leaves nothing half-done.
                 let savepoint = tx.savepoint()?;
                 match apply(&savepoint, job) {
@@ -288,12 +290,7 @@ fn apply(tx: &Connection, job: &Job) -> Result<JobOutput, rusqlite::Error> {
             Ok(JobOutput::Claims(outcomes))
         }
         Job::Complete(claims, _) => {
-            for claim in claims {
-                tx.execute(
-                    "INSERT OR REPLACE INTO dedup (key, status, token, lease_until_ms, expires_at_s) VALUES (?1, 'COMPLETED', NULL, NULL, ?2)",
-                    params![claim.key, claim.expires_at_s],
-                )?;
-            }
+            complete(tx, claims)?;
             Ok(JobOutput::Done)
         }
         Job::Release(claims, _) => {
@@ -306,14 +303,12 @@ fn apply(tx: &Connection, job: &Job) -> Result<JobOutput, rusqlite::Error> {
             Ok(JobOutput::Done)
         }
         Job::Append(records, _) => {
-            let now_ms =
-                (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO stream (partition_key, data, arrived_at_ms) VALUES (?1, ?2, ?3)",
-            )?;
-            for (key, data) in records {
-                insert.execute(params![key, data, now_ms])?;
-            }
+            append(tx, records)?;
+            Ok(JobOutput::Done)
+        }
+        Job::AppendAndComplete(records, claims, _) => {
+            append(tx, records)?;
+            complete(tx, claims)?;
             Ok(JobOutput::Done)
         }
         Job::Checkpoint(consumer, seq, _) => {
@@ -324,6 +319,27 @@ fn apply(tx: &Connection, job: &Job) -> Result<JobOutput, rusqlite::Error> {
             Ok(JobOutput::Done)
         }
     }
+}
+
+fn append(tx: &Connection, records: &[(String, Vec<u8>)]) -> Result<(), rusqlite::Error> {
+    let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO stream (partition_key, data, arrived_at_ms) VALUES (?1, ?2, ?3)",
+    )?;
+    for (key, data) in records {
+        insert.execute(params![key, data, now_ms])?;
+    }
+    Ok(())
+}
+
+fn complete(tx: &Connection, claims: &[DedupClaim]) -> Result<(), rusqlite::Error> {
+    for claim in claims {
+        tx.execute(
+            "INSERT OR REPLACE INTO dedup (key, status, token, lease_until_ms, expires_at_s) VALUES (?1, 'COMPLETED', NULL, NULL, ?2)",
+            params![claim.key, claim.expires_at_s],
+        )?;
+    }
+    Ok(())
 }
 
 fn reply(job: Job, output: Result<JobOutput, SqliteError>) {
@@ -338,6 +354,7 @@ fn reply(job: Job, output: Result<JobOutput, SqliteError>) {
         Job::Complete(_, tx)
         | Job::Release(_, tx)
         | Job::Append(_, tx)
+        | Job::AppendAndComplete(_, _, tx)
         | Job::Checkpoint(_, _, tx) => {
             let _ = tx.send(output.map(|_| ()));
         }
@@ -389,6 +406,23 @@ impl EventPublisher for SqliteStore {
             .map_err(StreamPublishError::new)?;
         Ok(vec![Ok(()); n])
     }
+
+    async fn put_records_and_complete(
+        &self,
+        records: &[OutgoingRecord<'_>],
+        completed: &[DedupClaim],
+    ) -> Option<Result<(), StreamPublishError>> {
+        let owned: Vec<(String, Vec<u8>)> = records
+            .iter()
+            .map(|r| (r.partition_key.to_owned(), r.data.to_vec()))
+            .collect();
+        let claims = completed.to_vec();
+        Some(
+            self.submit(|reply| Job::AppendAndComplete(owned, claims, reply))
+                .await
+                .map_err(StreamPublishError::new),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -403,6 +437,63 @@ mod tests {
             expires_at_s: now_ms / 1000 + 3_600,
             now_ms,
         }
+    }
+
+    #[tokio::test]
+    async fn an_append_and_the_completion_of_its_claims_are_one_transaction() {
+        let dir =
+            std::env::temp_dir().join(format!("local-store-{}-{}", std::process::id(), line!()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = SqliteStore::open(&dir).unwrap();
+        let record = OutgoingRecord {
+            partition_key: "SM1",
+            data: b"{\"id\":\"a\"}",
+        };
+        // GIVEN a claimed event, WHEN it is appended and completed in one step
+        assert_eq!(
+            store.claim(&[claim("a", 1_000)]).await,
+            vec![DedupOutcome::Claimed]
+        );
+        let done = store
+            .put_records_and_complete(&[record], &[claim("a", 1_000)])
+            .await;
+        // THEN both happened: the record is in the stream and, past the lease, the event is
+        // a duplicate (COMPLETED), not claimable again
+        assert!(matches!(done, Some(Ok(()))));
+        assert_eq!(store.read_after(0, 10).unwrap().len(), 1);
+        assert_eq!(
+            store.claim(&[claim("a", 60_000)]).await,
+            vec![DedupOutcome::Duplicate]
+        );
+
+        // GIVEN the completion cannot be written (a trigger refuses it, as a full disk would)
+        Connection::open(database_path(&dir))
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse_completion BEFORE INSERT ON dedup
+                 WHEN NEW.status = 'COMPLETED' BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        assert_eq!(
+            store.claim(&[claim("b", 1_000)]).await,
+            vec![DedupOutcome::Claimed]
+        );
+        let refused = store
+            .put_records_and_complete(
+                &[OutgoingRecord {
+                    partition_key: "SM2",
+                    data: b"{\"id\":\"b\"}",
+                }],
+                &[claim("b", 1_000)],
+            )
+            .await;
+        // THEN neither happened: no record in the stream, the claim still in progress
+        assert!(matches!(refused, Some(Err(_))));
+        assert_eq!(store.read_after(0, 10).unwrap().len(), 1);
+        assert_eq!(
+            store.claim(&[claim("b", 2_000)]).await,
+            vec![DedupOutcome::InProgress]
+        );
     }
 
     #[tokio::test]
