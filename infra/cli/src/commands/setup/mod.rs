@@ -6,19 +6,22 @@
 
 mod apply;
 mod events_api;
+mod messaging_api;
 mod plan;
+mod twilio_http;
 mod validation;
 
 use super::{CliError, Outcome};
 use apply::{SchemaVersions, print_step};
 use clap::Args;
-use events_api::{ApiError, Credentials, DEFAULT_BASE, EventsApi};
+use events_api::{DEFAULT_BASE, EventsApi};
 use ingest::adapters::sqlite::{SqliteError, database_path};
 use plan::{PlanError, SubscriptionState, TwilioState, Validation, Wanted, WantedType};
 use reqwest::Url;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+use twilio_http::{ApiError, Credentials};
 
 /// The event types the stack consumes: message and call statuses, error logs, rate limits.
 pub const DEFAULT_TYPES: &[&str] = &[
