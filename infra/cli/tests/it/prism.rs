@@ -1,10 +1,11 @@
-//! Stoplight Prism serving Twilio's own OpenAPI description of the Events API
-//! (tests/fixtures/twilio/openapi/twilio_events_v1.json, from twilio/twilio-oai), so that what
-//! `setup` sends is checked by something this project did not write.
+//! Stoplight Prism serving one of Twilio's own OpenAPI descriptions ([`Description`]: the
+//! Events API's or the Messaging API's, in tests/fixtures/twilio/openapi/, from
+//! twilio/twilio-oai), so that what `setup` sends is checked by something this project did not
+//! write.
 //!
 //! Two modes: [`Prism::mock`] answers from the description alone (its examples) and refuses a
 //! request that breaks it with 422; [`Prism::proxy`] forwards every call to an upstream (the
-//! tests' stateful fake of the Events API) and logs each way the request or the answer breaks
+//! tests' stateful fake of Twilio's APIs) and logs each way the request or the answer breaks
 //! the description as a `Violation:` line, which [`Prism::violations`] collects. (Of an answer,
 //! Prism 5.14.2's proxy checks the status code and headers; it does not read the upstream's body,
 //! so the fake's answer bodies are only as faithful as the description's examples they copy.)
@@ -27,25 +28,47 @@ use std::time::{Duration, Instant};
 /// How long Prism may take to load the description and listen (a Node.js start on a busy CI).
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// Which of Twilio's OpenAPI descriptions (copied into tests/fixtures/twilio/openapi/) Prism
+/// serves. Each describes its paths below `/v1`.
+#[derive(Clone, Copy, Debug)]
+pub enum Description {
+    /// `twilio_events_v1.json`: `events.twilio.com`.
+    EventsV1,
+    /// `twilio_messaging_v1.json`: `messaging.twilio.com`.
+    MessagingV1,
+}
+
+impl Description {
+    fn path(self) -> PathBuf {
+        let file = match self {
+            Self::EventsV1 => "twilio_events_v1.json",
+            Self::MessagingV1 => "twilio_messaging_v1.json",
+        };
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/twilio/openapi")
+            .join(file)
+    }
+}
+
 pub struct Prism {
     child: Child,
     log: PathBuf,
-    /// The Events API root to give `setup --events-api-base`.
+    /// The API root to give setup (`--events-api-base`, `--messaging-api-base`).
     pub base: String,
 }
 
 impl Prism {
     /// A mock generated from the description: no state, answers from its examples.
-    pub fn mock() -> Self {
-        Self::start("mock", &[])
+    pub fn mock(description: Description) -> Self {
+        Self::start("mock", description, &[])
     }
 
     /// A validating proxy in front of `upstream` (`http://127.0.0.1:PORT`, without `/v1`).
-    pub fn proxy(upstream: &str) -> Self {
-        Self::start("proxy", &[upstream])
+    pub fn proxy(description: Description, upstream: &str) -> Self {
+        Self::start("proxy", description, &[upstream])
     }
 
-    fn start(mode: &str, extra: &[&str]) -> Self {
+    fn start(mode: &str, description: Description, extra: &[&str]) -> Self {
         let prism = std::env::var("TWILIO_EVENTS_PRISM").unwrap_or_else(|_| {
             panic!(
                 "TWILIO_EVENTS_PRISM is not set: run the tests with infra/scripts/test.sh, which \
@@ -59,7 +82,7 @@ impl Prism {
         let child = Command::new(&prism)
             .arg(mode)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .arg(description())
+            .arg(description.path())
             .args(extra)
             .stdin(Stdio::null())
             .stdout(File::create(&log).unwrap())
@@ -151,12 +174,6 @@ impl Drop for Prism {
         let _ = std::fs::remove_file(&self.log);
         let _ = std::fs::remove_file(self.log.with_extension("err"));
     }
-}
-
-/// Twilio's OpenAPI description of the Events API, as copied into the repository.
-fn description() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/twilio/openapi/twilio_events_v1.json")
 }
 
 fn free_port() -> u16 {

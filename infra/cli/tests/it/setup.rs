@@ -1,11 +1,13 @@
-//! `twilio-events setup` as a user runs it, against a fake of Twilio's Events API: an HTTP
-//! server on 127.0.0.1 that keeps sinks and subscriptions in memory, answers with the shapes and
-//! status codes of Twilio's OpenAPI description (twilio/twilio-oai,
-//! spec/json/twilio_events_v1.json) and records every call. The last tests put Stoplight Prism,
-//! serving that description, in front of the fake or in its place, so that setup's requests are
-//! checked against Twilio's own description by something this project did not write.
+//! `twilio-events setup` as a user runs it, against a fake of Twilio's Events API and of the
+//! Messaging API's Messaging Services: an HTTP server on 127.0.0.1 that keeps sinks,
+//! subscriptions and services in memory, answers with the shapes and status codes of Twilio's
+//! OpenAPI descriptions (twilio/twilio-oai, spec/json/twilio_events_v1.json and
+//! spec/json/twilio_messaging_v1.json; both APIs under /v1 on the one server) and records every
+//! call. The last tests put Stoplight Prism, serving those descriptions, in front of the fake or
+//! in its place, so that setup's requests are checked against Twilio's own descriptions by
+//! something this project did not write.
 
-use crate::prism::Prism;
+use crate::prism::{Description, Prism};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -22,6 +24,9 @@ use std::sync::{Arc, Mutex};
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "setup-test-auth-token-0123456789";
 const WEBHOOK: &str = "https://abc123.execute-api.eu-west-1.amazonaws.com/twilio/events";
+/// The stack's message-status route beside [`WEBHOOK`].
+const MESSAGE_STATUS: &str =
+    "https://abc123.execute-api.eu-west-1.amazonaws.com/twilio/message-status";
 
 /// The catalogue `GET /Types` answers, with each schema's latest version.
 const TYPES: &[(&str, &str)] = &[
@@ -122,10 +127,19 @@ struct FakeSubscription {
     types: Vec<(String, u32)>,
 }
 
+/// A Messaging Service (`MG…`), with what setup reads and writes.
+#[derive(Clone, Debug)]
+struct FakeService {
+    sid: String,
+    friendly_name: String,
+    status_callback: Option<String>,
+}
+
 #[derive(Default)]
 struct Fake {
     sinks: Vec<FakeSink>,
     subscriptions: Vec<FakeSubscription>,
+    services: Vec<FakeService>,
     calls: Vec<Call>,
     serial: u32,
     /// The status of a new sink (Twilio: webhook sinks start active).
@@ -228,6 +242,22 @@ impl FakeApi {
         sid
     }
 
+    fn services(&self) -> Vec<FakeService> {
+        self.state.lock().unwrap().services.clone()
+    }
+
+    /// A Messaging Service, with `status_callback` as its status callback (or none).
+    fn add_service(&self, friendly_name: &str, status_callback: Option<&str>) -> String {
+        let mut fake = self.state.lock().unwrap();
+        let sid = fake.sid("MG");
+        fake.services.push(FakeService {
+            sid: sid.clone(),
+            friendly_name: friendly_name.into(),
+            status_callback: status_callback.map(str::to_owned),
+        });
+        sid
+    }
+
     fn add_subscription(&self, sink_sid: &str, types: &[(&str, u32)]) -> String {
         self.add_described_subscription(sink_sid, "twilio-events", types)
     }
@@ -256,6 +286,22 @@ impl FakeApi {
 
     /// Runs `twilio-events setup` with another Events API base URL on this fake's server.
     fn setup_at(&self, base: &str, extra: &[&str]) -> Run {
+        self.setup_apis(base, &self.base, extra)
+    }
+
+    /// Runs `twilio-events setup` with these Events API and Messaging API base URLs.
+    fn setup_apis(&self, events_base: &str, messaging_base: &str, extra: &[&str]) -> Run {
+        self.setup_with(WEBHOOK, events_base, messaging_base, extra)
+    }
+
+    /// Runs `twilio-events setup --webhook-url webhook` with these base URLs.
+    fn setup_with(
+        &self,
+        webhook: &str,
+        events_base: &str,
+        messaging_base: &str,
+        extra: &[&str],
+    ) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_twilio-events"));
         for var in [
             "TWILIO_ACCOUNT_SID",
@@ -267,7 +313,9 @@ impl FakeApi {
         }
         cmd.env("TWILIO_ACCOUNT_SID", ACCOUNT)
             .env("TWILIO_AUTH_TOKEN", TOKEN)
-            .args(["setup", "--webhook-url", WEBHOOK, "--events-api-base", base])
+            .args(["setup", "--webhook-url", webhook])
+            .args(["--events-api-base", events_base])
+            .args(["--messaging-api-base", messaging_base])
             .args(extra);
         Run::of(cmd.output().unwrap())
     }
@@ -423,6 +471,45 @@ fn subscribed_json(subscription_sid: &str, event_type: &str, version: u32) -> Va
         "schema_version": version,
         "subscription_sid": subscription_sid,
         "url": format!("https://events.twilio.com/v1/Subscriptions/{subscription_sid}/SubscribedEvents/{event_type}")
+    })
+}
+
+/// `messaging.v1.service`, shaped as the description's `fetch` example.
+fn service_json(service: &FakeService) -> Value {
+    let url = format!("https://messaging.twilio.com/v1/Services/{}", service.sid);
+    json!({
+        "account_sid": ACCOUNT,
+        "sid": service.sid,
+        "date_created": "2015-07-30T20:12:31Z",
+        "date_updated": "2015-07-30T20:12:33Z",
+        "friendly_name": service.friendly_name,
+        "inbound_request_url": "https://www.example.com/",
+        "inbound_method": "POST",
+        "fallback_url": null,
+        "fallback_method": "POST",
+        "status_callback": service.status_callback,
+        "sticky_sender": true,
+        "mms_converter": true,
+        "smart_encoding": false,
+        "fallback_to_long_code": true,
+        "area_code_geomatch": true,
+        "validity_period": 600,
+        "scan_message_content": "inherit",
+        "synchronous_validation": true,
+        "usecase": "marketing",
+        "us_app_to_person_registered": false,
+        "use_inbound_webhook_on_number": true,
+        "links": {
+            "phone_numbers": format!("{url}/PhoneNumbers"),
+            "short_codes": format!("{url}/ShortCodes"),
+            "alpha_senders": format!("{url}/AlphaSenders"),
+            "messages": format!("{url}/Messages"),
+            "us_app_to_person": format!("{url}/Compliance/Usa2p"),
+            "us_app_to_person_usecases": format!("{url}/Compliance/Usa2p/Usecases"),
+            "channel_senders": format!("{url}/ChannelSenders"),
+            "destination_alpha_senders": format!("{url}/DestinationAlphaSenders")
+        },
+        "url": url
     })
 }
 
@@ -699,6 +786,21 @@ fn route(
             };
             subscription.types.retain(|(name, _)| name != t);
             plain(StatusCode::NO_CONTENT.into_response())
+        }
+        // The Messaging API (messaging.twilio.com/v1).
+        ("GET", ["Services", sid]) => plain(match fake.services.iter().find(|s| s.sid == *sid) {
+            Some(service) => ok(service_json(service)),
+            None => not_found(),
+        }),
+        ("POST", ["Services", sid]) => {
+            let Some(service) = fake.services.iter_mut().find(|s| s.sid == *sid) else {
+                return plain(not_found());
+            };
+            // An update changes only the parameters sent.
+            if let Some(url) = first(form, "StatusCallback") {
+                service.status_callback = Some(url.to_owned());
+            }
+            plain(ok(service_json(service)))
         }
         _ => plain(not_found()),
     }
@@ -1377,6 +1479,7 @@ fn endpoint(line: &str) -> String {
         .map(|(i, segment)| match (i, segments[0]) {
             (1, "Sinks") => "{Sid}",
             (1, "Schemas") => "{Id}",
+            (1, "Services") => "{Sid}",
             (1, "Subscriptions") => "{SubscriptionSid}",
             (3, "Subscriptions") => "{Type}",
             _ => segment,
@@ -1391,7 +1494,7 @@ fn every_request_setup_sends_conforms_to_twilios_openapi_description() {
     // new sinks start "initialized" and the subscription will hold an old version and an
     // extra type
     let api = FakeApi::with(|fake| fake.new_sink_status = "initialized".into());
-    let prism = Prism::proxy(&api.upstream());
+    let prism = Prism::proxy(Description::EventsV1, &api.upstream());
 
     // WHEN setup creates and tests the sink, then validates it and subscribes
     api.setup_at(&prism.base, &[]).assert_code(1);
@@ -1494,7 +1597,7 @@ fn description_example_type_keys() -> Vec<String> {
 fn prism_reports_a_request_that_breaks_twilios_description() {
     // GIVEN the same validating proxy (a check that the check above can fail)
     let api = FakeApi::start();
-    let prism = Prism::proxy(&api.upstream());
+    let prism = Prism::proxy(Description::EventsV1, &api.upstream());
     let client = reqwest::Client::new();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1541,7 +1644,7 @@ fn against_prisms_mock_of_twilios_description_setup_sends_only_valid_requests() 
     // GIVEN Prism's mock generated from Twilio's description alone, whose example type
     // catalogue is empty
     let api = FakeApi::start();
-    let prism = Prism::mock();
+    let prism = Prism::mock(Description::EventsV1);
 
     // WHEN setup plans against it
     let run = api.setup_at(&prism.base, &["--dry-run"]);
@@ -1562,4 +1665,302 @@ fn against_prisms_mock_of_twilios_description_setup_sends_only_valid_requests() 
     assert!(passed >= 1, "{}", prism.output());
     assert_eq!(passed, prism.requests(), "{}", prism.output());
     assert!(prism.errors().is_empty(), "{}", prism.errors().join("\n"));
+}
+
+/// The calls that write (all but GETs).
+fn writes(api: &FakeApi) -> Vec<Call> {
+    api.calls()
+        .into_iter()
+        .filter(|c| c.method() != "GET")
+        .collect()
+}
+
+/// An account where setup's sink and subscription are already there.
+fn set_up_account() -> FakeApi {
+    let api = FakeApi::start();
+    api.setup(&[]).assert_code(0);
+    api.forget_calls();
+    api
+}
+
+#[test]
+fn status_callbacks_dry_run_only_reads_the_named_service_and_prints_its_old_and_new_url() {
+    // GIVEN a Messaging Service posting its statuses to the team's old endpoint, and another
+    // service not named on the command line
+    let api = set_up_account();
+    let old = "https://old.example.com/sms/status";
+    let named = api.add_service("Notifications", Some(old));
+    let other = api.add_service("Marketing", Some("https://other.example.com/status"));
+
+    // WHEN setup plans with --status-callbacks and --dry-run
+    let run = api.setup(&["--status-callbacks", &named, "--dry-run"]);
+
+    // THEN it only read, the named service among what it read and the other one not at all
+    run.assert_code(0);
+    let lines = api.lines();
+    assert!(only_reads(&lines), "{lines:?}");
+    assert!(
+        lines.contains(&format!("GET /v1/Services/{named}")),
+        "{lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains(&other)), "{lines:?}");
+    // AND it printed what the status callback is and what it would become
+    assert!(
+        run.stdout.contains(&format!(
+            "would change the status callback of {named} (\"Notifications\") from {old} to {MESSAGE_STATUS}"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("1 change(s) would be made"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(api.services()[0].status_callback.as_deref(), Some(old));
+}
+
+#[test]
+fn status_callbacks_a_real_run_posts_only_the_status_callback_and_a_second_run_only_reads() {
+    // GIVEN a Messaging Service without a status callback
+    let api = set_up_account();
+    let service = api.add_service("Notifications", None);
+
+    // WHEN setup runs with --status-callbacks
+    let run = api.setup(&["--status-callbacks", &service]);
+
+    // THEN it made one write: POST /Services/{Sid} with exactly StatusCallback=<the route>
+    run.assert_code(0);
+    let writes = writes(&api);
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].line, format!("POST /v1/Services/{service}"));
+    assert_eq!(
+        writes[0].form,
+        [("StatusCallback".to_owned(), MESSAGE_STATUS.to_owned())]
+    );
+    assert_eq!(
+        api.services()[0].status_callback.as_deref(),
+        Some(MESSAGE_STATUS)
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "status callback of {service} (\"Notifications\") set to {MESSAGE_STATUS} (it had none)"
+        )),
+        "{}",
+        run.stdout
+    );
+
+    // WHEN setup runs again
+    api.forget_calls();
+    let again = api.setup(&["--status-callbacks", &service]);
+
+    // THEN it only read, and said the service is set up
+    again.assert_code(0);
+    assert!(only_reads(&api.lines()), "{:?}", api.lines());
+    assert!(
+        again.stdout.contains(&format!(
+            "already there: {service} (\"Notifications\") sends its message statuses to {MESSAGE_STATUS}"
+        )),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("nothing to change"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn status_callbacks_a_service_pointing_elsewhere_is_changed_and_its_old_url_printed() {
+    // GIVEN two services: one posting to another URL, one already at the stack
+    let api = set_up_account();
+    let old = "https://old.example.com/sms/status";
+    let elsewhere = api.add_service("Notifications", Some(old));
+    let there = api.add_service("Alerts", Some(MESSAGE_STATUS));
+
+    // WHEN setup runs for both (repeated flag and a comma list alike)
+    let run = api.setup(&[
+        "--status-callbacks",
+        &elsewhere,
+        "--status-callbacks",
+        &format!("{there},{elsewhere}"),
+    ]);
+
+    // THEN only the one pointing elsewhere changed, once, and the old URL was printed
+    run.assert_code(0);
+    let writes = writes(&api);
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].line, format!("POST /v1/Services/{elsewhere}"));
+    assert!(
+        run.stdout.contains(&format!(
+            "status callback of {elsewhere} (\"Notifications\") changed from {old} to {MESSAGE_STATUS}"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!("already there: {there}")),
+        "{}",
+        run.stdout
+    );
+    let services = api.services();
+    assert_eq!(services[0].status_callback.as_deref(), Some(MESSAGE_STATUS));
+    assert_eq!(services[1].status_callback.as_deref(), Some(MESSAGE_STATUS));
+}
+
+#[test]
+fn status_callbacks_with_a_bad_service_sid_is_a_usage_error_before_any_request() {
+    let api = FakeApi::start();
+    for sid in [
+        "MG123",
+        "AC0123456789abcdef0123456789abcdef",
+        "MG0123456789abcdef0123456789abcdeg",
+    ] {
+        // WHEN setup runs with a value that is not a Messaging Service SID
+        let run = api.setup(&["--status-callbacks", sid]);
+
+        // THEN exit 2 naming the flag and the value, and no request at all
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains("--status-callbacks") && run.stderr.contains(sid),
+            "{}",
+            run.stderr
+        );
+        assert!(api.lines().is_empty(), "{:?}", api.lines());
+    }
+}
+
+#[test]
+fn status_callbacks_need_a_webhook_url_ending_in_twilio_events() {
+    // GIVEN a webhook URL that is not the stack's /twilio/events route
+    let api = FakeApi::start();
+    let service = api.add_service("Notifications", None);
+    let webhook = "https://abc123.execute-api.eu-west-1.amazonaws.com/hooks/twilio";
+
+    // WHEN setup runs with --status-callbacks
+    let run = api.setup_with(
+        webhook,
+        &api.base,
+        &api.base,
+        &["--status-callbacks", &service],
+    );
+
+    // THEN exit 2 saying why, before any request
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("--webhook-url")
+            && run.stderr.contains("/twilio/events")
+            && run.stderr.contains(webhook),
+        "{}",
+        run.stderr
+    );
+    assert!(api.lines().is_empty(), "{:?}", api.lines());
+    // AND without --status-callbacks that URL is still fine
+    api.setup_with(webhook, &api.base, &api.base, &[])
+        .assert_code(0);
+    assert_eq!(api.services()[0].status_callback, None);
+}
+
+#[test]
+fn every_request_setup_status_callbacks_sends_conforms_to_twilios_messaging_description() {
+    // GIVEN Prism validating against Twilio's description of the Messaging API between setup
+    // and the fake's services, and three services: none, another URL, the stack's
+    let api = set_up_account();
+    let none = api.add_service("Notifications", None);
+    let elsewhere = api.add_service("Marketing", Some("https://old.example.com/sms/status"));
+    let there = api.add_service("Alerts", Some(MESSAGE_STATUS));
+    let prism = Prism::proxy(Description::MessagingV1, &api.upstream());
+    let flags = [
+        "--status-callbacks",
+        none.as_str(),
+        "--status-callbacks",
+        elsewhere.as_str(),
+        "--status-callbacks",
+        there.as_str(),
+    ];
+
+    // WHEN setup plans, applies, and runs again, its Messaging API calls through Prism
+    api.setup_apis(
+        &api.base,
+        &prism.base,
+        &[&flags[..], &["--dry-run"]].concat(),
+    )
+    .assert_code(0);
+    api.setup_apis(&api.base, &prism.base, &flags)
+        .assert_code(0);
+    api.setup_apis(&api.base, &prism.base, &flags)
+        .assert_code(0);
+
+    // THEN Prism saw every call to the services and found nothing against the description
+    let service_lines: Vec<String> = api
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("/v1/Services/"))
+        .collect();
+    assert_eq!(service_lines.len(), 3 * 3 + 2, "{service_lines:?}");
+    assert_eq!(prism.requests(), service_lines.len(), "{}", prism.output());
+    let violations = prism.violations();
+    assert!(
+        violations.is_empty(),
+        "violations of Twilio's description:\n{}",
+        violations.join("\n")
+    );
+    assert!(prism.errors().is_empty(), "{}", prism.errors().join("\n"));
+    // AND those calls covered both Messaging API operations setup uses
+    let mut endpoints: Vec<String> = service_lines.iter().map(|l| endpoint(l)).collect();
+    endpoints.sort();
+    endpoints.dedup();
+    assert_eq!(endpoints, ["GET /Services/{Sid}", "POST /Services/{Sid}"]);
+    // AND every named service ended at the stack's route
+    assert!(
+        api.services()
+            .iter()
+            .all(|s| s.status_callback.as_deref() == Some(MESSAGE_STATUS))
+    );
+}
+
+#[test]
+fn prism_reports_a_request_that_breaks_twilios_messaging_description() {
+    // GIVEN the Messaging API's validating proxy (a check that the check above can fail)
+    let api = FakeApi::start();
+    let service = api.add_service("Notifications", None);
+    let prism = Prism::proxy(Description::MessagingV1, &api.upstream());
+    let client = reqwest::Client::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // WHEN a service is updated with a StatusCallback that is not a URL, and one is read by a
+    // SID that is not a Messaging Service's
+    runtime.block_on(async {
+        client
+            .post(format!("{}/Services/{service}", prism.base))
+            .basic_auth(ACCOUNT, Some(TOKEN))
+            .form(&[("StatusCallback", "not a url")])
+            .send()
+            .await
+            .unwrap();
+        client
+            .get(format!("{}/Services/{ACCOUNT}", prism.base))
+            .basic_auth(ACCOUNT, Some(TOKEN))
+            .send()
+            .await
+            .unwrap();
+    });
+
+    // THEN Prism reports both requests, naming what is wrong
+    let violations: Vec<String> = prism
+        .violations()
+        .into_iter()
+        .filter(|v| v.starts_with("request."))
+        .collect();
+    assert_eq!(violations.len(), 2, "{}", prism.output());
+    assert!(violations[0].contains("StatusCallback"), "{violations:?}");
+    assert!(
+        violations[1].starts_with("request.path.sid")
+            && violations[1].contains("^MG[0-9a-fA-F]{32}$"),
+        "{violations:?}"
+    );
 }

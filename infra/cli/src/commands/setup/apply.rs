@@ -4,8 +4,10 @@
 
 use super::SetupError;
 use super::events_api::{EventsApi, Sink};
+use super::messaging_api::MessagingApi;
 use super::plan::{
     Change, Plan, SinkRef, Step, TypeAt, VersionRef, describe_note, describe_planned, label,
+    service_named, shown_url,
 };
 use super::validation;
 use std::collections::HashMap;
@@ -87,6 +89,7 @@ pub fn print_plan(plan: &Plan, versions: &SchemaVersions) {
 pub async fn apply(
     plan: &Plan,
     api: &EventsApi,
+    messaging: &MessagingApi,
     versions: &mut SchemaVersions,
     destination: &str,
 ) -> Result<usize, SetupError> {
@@ -211,6 +214,26 @@ pub async fn apply(
                     step_label,
                     format_args!("removed {event_type}@{version} from {subscription} (--prune)"),
                 );
+            }
+            Change::SetStatusCallback {
+                service,
+                friendly_name,
+                from,
+                to,
+            } => {
+                messaging.set_status_callback(service, to).await?;
+                changes += 1;
+                let named = service_named(service, friendly_name.as_deref());
+                let to = shown_url(to);
+                // The old URL is what the team used until now: printed so it can go back.
+                let text = match from {
+                    Some(from) => format!(
+                        "status callback of {named} changed from {} to {to} (to go back, set it to the old URL again)",
+                        shown_url(from)
+                    ),
+                    None => format!("status callback of {named} set to {to} (it had none)"),
+                };
+                print_step(step_label, text);
             }
         }
     }

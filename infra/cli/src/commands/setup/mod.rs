@@ -3,22 +3,30 @@
 //! create the webhook sink for the stack's URL, validate it when it is not active yet, make the
 //! subscription setup manages hold the event types the stack consumes) and applies them
 //! ([`apply::apply`]). A second run changes nothing; `--dry-run` only reads and prints the plan.
+//! With `--status-callbacks MG…`, it also points those Messaging Services' status callbacks at
+//! the stack's `/twilio/message-status` route, through the Messaging API.
 
 mod apply;
 mod events_api;
+mod messaging_api;
 mod plan;
+mod twilio_http;
 mod validation;
 
 use super::{CliError, Outcome};
 use apply::{SchemaVersions, print_step};
 use clap::Args;
-use events_api::{ApiError, Credentials, DEFAULT_BASE, EventsApi};
+use events_api::EventsApi;
 use ingest::adapters::sqlite::{SqliteError, database_path};
-use plan::{PlanError, SubscriptionState, TwilioState, Validation, Wanted, WantedType};
+use messaging_api::MessagingApi;
+use plan::{
+    PlanError, StatusCallbacks, SubscriptionState, TwilioState, Validation, Wanted, WantedType,
+};
 use reqwest::Url;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+use twilio_http::{ApiError, Credentials};
 
 /// The event types the stack consumes: message and call statuses, error logs, rate limits.
 pub const DEFAULT_TYPES: &[&str] = &[
@@ -36,13 +44,20 @@ pub const DEFAULT_TYPES: &[&str] = &[
     "com.twilio.apiusage.taskrouter.ratelimits",
 ];
 
+/// The route of `--webhook-url` (the stack's `WebhookUrl` output).
+const EVENTS_ROUTE: &str = "/twilio/events";
+/// The stack's route for message status callbacks, beside [`EVENTS_ROUTE`].
+const MESSAGE_STATUS_ROUTE: &str = "/twilio/message-status";
+
 #[derive(Args)]
 #[command(
     long_about = "Connect a Twilio account to the deployed stack through Twilio's Events API: \
 find or create the webhook sink for --webhook-url, validate it with the test event when it is \
 not active yet, and subscribe it to the event types the stack consumes. Idempotent: a second \
 run changes nothing. Writes only to the subscriptions it manages (described --description); \
-never removes event types unless --prune is given.",
+never removes event types unless --prune is given. With --status-callbacks MG…, also sets the \
+status callback of each Messaging Service named (and of no other) to the stack's \
+/twilio/message-status route, printing the URL it replaces; run with --dry-run first.",
     after_help = "Exit codes: 0 done (or nothing to do); 1 failure: the Events API could not be \
 reached or refused a call, or the sink could not be validated (the message says what to do); \
 2 usage error (bad flags, a type Twilio does not know): nothing was changed.\n\
@@ -97,8 +112,18 @@ pub struct SetupArgs {
     description: String,
 
     /// The Events API root (for tests and proxies).
-    #[arg(long, value_name = "URL", default_value = DEFAULT_BASE)]
+    #[arg(long, value_name = "URL", default_value = events_api::DEFAULT_BASE)]
     events_api_base: String,
+
+    /// A Messaging Service (MG…) whose message status callbacks should go to the stack's
+    /// /twilio/message-status route (beside --webhook-url's /twilio/events); repeat it or
+    /// separate SIDs with commas. Services not named are never changed.
+    #[arg(long = "status-callbacks", value_name = "MG…", value_delimiter = ',')]
+    status_callbacks: Vec<String>,
+
+    /// The Messaging API root (for tests and proxies).
+    #[arg(long, value_name = "URL", default_value = messaging_api::DEFAULT_BASE)]
+    messaging_api_base: String,
 
     /// The test_id of the test event the stack received, to validate the sink with.
     #[arg(long, value_name = "ID", conflicts_with = "data_dir")]
@@ -135,6 +160,8 @@ impl fmt::Debug for SetupArgs {
             .field("types", &self.types)
             .field("description", &self.description)
             .field("events_api_base", &self.events_api_base)
+            .field("status_callbacks", &self.status_callbacks)
+            .field("messaging_api_base", &self.messaging_api_base)
             .field("test_id", &self.test_id)
             .field("data_dir", &self.data_dir)
             .field("wait", &self.wait)
@@ -165,6 +192,14 @@ pub enum SetupError {
     ApiKey { key: String },
     #[error("--account-sid {account:?} is not an Account SID (AC followed by 32 hex digits)")]
     AccountSid { account: String },
+    #[error(
+        "--status-callbacks {sid:?} is not a Messaging Service SID (MG followed by 32 hex digits, as in Console > Messaging > Services)"
+    )]
+    MessagingServiceSid { sid: String },
+    #[error(
+        "--status-callbacks needs --webhook-url to end in {EVENTS_ROUTE} (the stack's WebhookUrl output), to point the services at the stack's {MESSAGE_STATUS_ROUTE} beside it: {url:?} does not"
+    )]
+    NotAnEventsRoute { url: String },
     #[error(
         "no credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or pass --account-sid and --auth-token), or pass --api-key and --api-secret"
     )]
@@ -248,12 +283,13 @@ impl SetupError {
                 | Self::TypeTwice { .. }
                 | Self::ApiKey { .. }
                 | Self::AccountSid { .. }
+                | Self::MessagingServiceSid { .. }
+                | Self::NotAnEventsRoute { .. }
                 | Self::NoCredentials
                 | Self::NotAUrl { .. }
                 | Self::NotHttp { .. }
                 | Self::NoLocalStream { .. }
-                | Self::Plan(_)
-        )
+        ) || matches!(self, Self::Plan(e) if !matches!(e, PlanError::ServiceNotRead(_)))
     }
 }
 
@@ -281,7 +317,9 @@ async fn setup(args: SetupArgs) -> Result<(), SetupError> {
     http_url("--webhook-url", &args.webhook_url)?;
     // Compared with the sinks' destinations as the user spelled it (SAM's output).
     let destination = args.webhook_url.trim().to_owned();
+    let status_callbacks = status_callbacks(&args.status_callbacks, &destination)?;
     let base = http_url("--events-api-base", &args.events_api_base)?;
+    let messaging_base = http_url("--messaging-api-base", &args.messaging_api_base)?;
     let (credentials, who) = credentials(&args)?;
     if let Some(dir) = &args.data_dir {
         if !database_path(dir).exists() {
@@ -305,21 +343,26 @@ async fn setup(args: SetupArgs) -> Result<(), SetupError> {
         types,
         prune: args.prune,
         validation,
+        status_callbacks,
     };
-    let api = EventsApi::new(base, credentials)?;
+    let api = EventsApi::new(base, credentials.clone())?;
+    let messaging = MessagingApi::new(messaging_base, credentials)?;
+    let dry_run = if args.dry_run {
+        " (dry run: reads only)"
+    } else {
+        ""
+    };
     print_step(
         "events api",
-        format_args!(
-            "{} as {who}{}",
-            api.base(),
-            if args.dry_run {
-                " (dry run: reads only)"
-            } else {
-                ""
-            }
-        ),
+        format_args!("{} as {who}{dry_run}", api.base()),
     );
-    let current = read_state(&api, &wanted).await?;
+    if wanted.status_callbacks.is_some() {
+        print_step(
+            "messaging api",
+            format_args!("{} as {who}{dry_run}", messaging.base()),
+        );
+    }
+    let current = read_state(&api, &messaging, &wanted).await?;
     let plan = plan::plan(&current, &wanted)?;
     let mut versions = SchemaVersions::default();
     let changes = if args.dry_run {
@@ -327,14 +370,25 @@ async fn setup(args: SetupArgs) -> Result<(), SetupError> {
         apply::print_plan(&plan, &versions);
         plan.counted_changes()
     } else {
-        apply::apply(&plan, &api, &mut versions, &wanted.destination).await?
+        apply::apply(&plan, &api, &messaging, &mut versions, &wanted.destination).await?
     };
+    let callbacks = wanted
+        .status_callbacks
+        .as_ref()
+        .map(|c| {
+            format!(
+                ", and the message statuses of {} to {}",
+                c.services.join(", "),
+                c.url
+            )
+        })
+        .unwrap_or_default();
     let summary = match (args.dry_run, changes) {
         (true, 0) => "dry run: nothing to change, Twilio is already set up".to_owned(),
         (true, n) => format!("dry run: {n} change(s) would be made; nothing was changed"),
         (false, 0) => "nothing to change: Twilio is already set up".to_owned(),
         (false, n) => format!(
-            "{n} change(s) made: Twilio now sends the events to {}",
+            "{n} change(s) made: Twilio now sends the events to {}{callbacks}",
             wanted.destination
         ),
     };
@@ -343,8 +397,12 @@ async fn setup(args: SetupArgs) -> Result<(), SetupError> {
 }
 
 /// Everything the plan needs, read before anything is written: the types, the sinks and the
-/// subscriptions of the sink setup would use.
-async fn read_state(api: &EventsApi, wanted: &Wanted) -> Result<TwilioState, SetupError> {
+/// subscriptions of the sink setup would use, and the Messaging Services named.
+async fn read_state(
+    api: &EventsApi,
+    messaging: &MessagingApi,
+    wanted: &Wanted,
+) -> Result<TwilioState, SetupError> {
     let catalogue = api.list_types().await?;
     // Stop before reading more when --types names a type Twilio does not have.
     plan::check_types(&catalogue, &wanted.types)?;
@@ -366,11 +424,45 @@ async fn read_state(api: &EventsApi, wanted: &Wanted) -> Result<TwilioState, Set
             });
         }
     }
+    let mut services = Vec::new();
+    for sid in wanted.status_callbacks.iter().flat_map(|c| &c.services) {
+        services.push(messaging.fetch_service(sid).await?);
+    }
     Ok(TwilioState {
         catalogue,
         sinks,
         subscriptions,
+        services,
     })
+}
+
+/// `--status-callbacks`: the SIDs, checked and each once, and the stack's message-status URL
+/// beside `webhook_url`. None without the flag.
+fn status_callbacks(
+    sids: &[String],
+    webhook_url: &str,
+) -> Result<Option<StatusCallbacks>, SetupError> {
+    let mut services: Vec<String> = Vec::new();
+    for sid in sids.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        if !looks_like_sid(sid, "MG") {
+            return Err(SetupError::MessagingServiceSid {
+                sid: sid.to_owned(),
+            });
+        }
+        if !services.iter().any(|s| s == sid) {
+            services.push(sid.to_owned());
+        }
+    }
+    if services.is_empty() {
+        return Ok(None);
+    }
+    let url = webhook_url
+        .strip_suffix(EVENTS_ROUTE)
+        .map(|base| format!("{base}{MESSAGE_STATUS_ROUTE}"))
+        .ok_or_else(|| SetupError::NotAnEventsRoute {
+            url: webhook_url.to_owned(),
+        })?;
+    Ok(Some(StatusCallbacks { url, services }))
 }
 
 fn wanted_types(specs: &[String]) -> Result<Vec<WantedType>, SetupError> {
@@ -527,6 +619,40 @@ mod tests {
         assert!(matches!(
             wanted_types(&specs(&["a.b@1", "a.b@2"])),
             Err(SetupError::TypeTwice { .. })
+        ));
+    }
+
+    #[test]
+    fn status_callbacks_go_to_the_message_status_route_beside_the_webhook_url() {
+        let mg = "MG0123456789abcdef0123456789ABCDEF";
+        let wanted = status_callbacks(
+            &specs(&[mg, " ", mg]),
+            "https://x.example.com/prod/twilio/events",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            wanted,
+            StatusCallbacks {
+                url: "https://x.example.com/prod/twilio/message-status".into(),
+                services: vec![mg.into()],
+            }
+        );
+        assert_eq!(status_callbacks(&[], "https://x/other").unwrap(), None);
+        assert!(matches!(
+            status_callbacks(&specs(&[mg]), "https://x.example.com/twilio/events/"),
+            Err(SetupError::NotAnEventsRoute { .. })
+        ));
+        assert!(matches!(
+            status_callbacks(&specs(&["MG123"]), "https://x.example.com/twilio/events"),
+            Err(SetupError::MessagingServiceSid { .. })
+        ));
+        assert!(matches!(
+            status_callbacks(
+                &specs(&["AC0123456789abcdef0123456789abcdef"]),
+                "https://x.example.com/twilio/events"
+            ),
+            Err(SetupError::MessagingServiceSid { .. })
         ));
     }
 

@@ -5,10 +5,15 @@
 //! active is validated before anything is subscribed (Twilio requires an active sink,
 //! docs/twilio.md §6); setup writes only to the subscriptions it manages, those of the sink that
 //! carry its `--description`; every subscription of the sink counts for what is already sent.
+//! With `--status-callbacks`, each Messaging Service named (and no other) gets the stack's
+//! message-status route as its status callback, after the Events API steps; one that has it
+//! already is left as it is, and the URL a change replaces is always shown.
 
 use super::events_api::{
     EventType, Sink, SubscribedEvent, Subscription, webhook_sink_configuration,
 };
+use super::messaging_api::MessagingService;
+use reqwest::Url;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
@@ -24,6 +29,8 @@ pub struct TwilioState {
     /// The subscriptions of the sink [`choose_sink`] picks (none without one), each with its
     /// subscribed events.
     pub subscriptions: Vec<SubscriptionState>,
+    /// `GET /Services/{Sid}` (Messaging API) of each service `--status-callbacks` names.
+    pub services: Vec<MessagingService>,
 }
 
 #[derive(Clone, Debug)]
@@ -43,6 +50,17 @@ pub struct Wanted {
     pub types: Vec<WantedType>,
     pub prune: bool,
     pub validation: Validation,
+    /// `--status-callbacks`: none when the flag is not given.
+    pub status_callbacks: Option<StatusCallbacks>,
+}
+
+/// The Messaging Services whose status callback should be the stack's message-status route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusCallbacks {
+    /// The stack's `/twilio/message-status` URL.
+    pub url: String,
+    /// The services' SIDs (`MG…`), each once, in the order given.
+    pub services: Vec<String>,
 }
 
 /// One wanted event type, with the schema version the user asked for (if any).
@@ -173,6 +191,14 @@ pub enum Change {
         event_type: String,
         version: u32,
     },
+    /// `POST /Services/{Sid}` (Messaging API) with `StatusCallback`. `from`: the status
+    /// callback it replaces, shown so that the team can go back to it.
+    SetStatusCallback {
+        service: String,
+        friendly_name: Option<String>,
+        from: Option<String>,
+        to: String,
+    },
 }
 
 /// What setup found and leaves as it is, printed in order with the changes.
@@ -234,6 +260,12 @@ pub enum Note {
         subscriptions: Vec<String>,
         count: usize,
     },
+    /// A Messaging Service whose status callback is the stack's already.
+    StatusCallbackThere {
+        service: String,
+        friendly_name: Option<String>,
+        url: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -285,6 +317,9 @@ pub enum PlanError {
     UnknownTypes(Vec<String>),
     #[error("GET /v1/Types gives no schema for {0}: pass --types {0}@VERSION")]
     NoSchema(String),
+    /// A service `--status-callbacks` names that setup did not read (a bug: it reads each).
+    #[error("--status-callbacks {0}: the Messaging Service was not read (a bug: please report it)")]
+    ServiceNotRead(String),
 }
 
 /// The wanted types Twilio does not list.
@@ -301,8 +336,50 @@ pub fn check_types(catalogue: &[EventType], wanted: &[WantedType]) -> Result<(),
     }
 }
 
-/// The steps that bring `current` to `wanted`.
+/// The steps that bring `current` to `wanted`: the Events API's, then the Messaging
+/// Services' status callbacks.
 pub fn plan(current: &TwilioState, wanted: &Wanted) -> Result<Plan, PlanError> {
+    let mut plan = plan_event_streams(current, wanted)?;
+    if let Some(callbacks) = &wanted.status_callbacks {
+        plan.steps
+            .extend(status_callback_steps(&current.services, callbacks)?);
+    }
+    Ok(plan)
+}
+
+/// One step per service named: nothing to do when its status callback is the stack's
+/// already (compared as Twilio gives it), else set it, saying what it replaces.
+fn status_callback_steps(
+    services: &[MessagingService],
+    wanted: &StatusCallbacks,
+) -> Result<Vec<Step>, PlanError> {
+    wanted
+        .services
+        .iter()
+        .map(|sid| {
+            let service = services
+                .iter()
+                .find(|s| s.sid == *sid)
+                .ok_or_else(|| PlanError::ServiceNotRead(sid.clone()))?;
+            Ok(match service.status_callback() {
+                Some(url) if url == wanted.url => Step::Note(Note::StatusCallbackThere {
+                    service: sid.clone(),
+                    friendly_name: service.friendly_name.clone(),
+                    url: url.to_owned(),
+                }),
+                from => Step::Change(Change::SetStatusCallback {
+                    service: sid.clone(),
+                    friendly_name: service.friendly_name.clone(),
+                    from: from.map(str::to_owned),
+                    to: wanted.url.clone(),
+                }),
+            })
+        })
+        .collect()
+}
+
+/// The Events API's steps: the sink, its validation, the subscriptions.
+fn plan_event_streams(current: &TwilioState, wanted: &Wanted) -> Result<Plan, PlanError> {
     check_types(&current.catalogue, &wanted.types)?;
     let catalogue: HashMap<&str, &EventType> = current
         .catalogue
@@ -578,6 +655,8 @@ pub fn label(step: &Step) -> &'static str {
         Step::Note(Note::SinkActive { .. }) | Step::Change(Change::ValidateSink { .. }) => {
             "validation"
         }
+        Step::Note(Note::StatusCallbackThere { .. })
+        | Step::Change(Change::SetStatusCallback { .. }) => "messaging",
         Step::Note(_) | Step::Change(_) => "subscription",
     }
 }
@@ -660,6 +739,35 @@ pub fn describe_note(note: &Note, description: &str) -> String {
                 "send"
             }
         ),
+        Note::StatusCallbackThere {
+            service,
+            friendly_name,
+            url,
+        } => format!(
+            "already there: {} sends its message statuses to {}",
+            service_named(service, friendly_name.as_deref()),
+            shown_url(url)
+        ),
+    }
+}
+
+/// A Messaging Service as messages show it: its SID and Twilio's friendly name.
+pub fn service_named(sid: &str, friendly_name: Option<&str>) -> String {
+    match friendly_name.filter(|n| !n.is_empty()) {
+        Some(name) => format!("{sid} ({name:?})"),
+        None => sid.to_owned(),
+    }
+}
+
+/// A callback URL as setup prints it: a password in it (Twilio calls URLs with
+/// `user:password@`) is hidden.
+pub fn shown_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            format!("{parsed} (password hidden)")
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -722,6 +830,24 @@ pub fn describe_planned(change: &Change, version: &dyn Fn(&VersionRef) -> String
         } => format!(
             "would remove {event_type}@{version} from {subscription} (DELETE /Subscriptions/{subscription}/SubscribedEvents/{event_type})"
         ),
+        Change::SetStatusCallback {
+            service,
+            friendly_name,
+            from,
+            to,
+        } => {
+            let named = service_named(service, friendly_name.as_deref());
+            let to = shown_url(to);
+            match from {
+                Some(from) => format!(
+                    "would change the status callback of {named} from {} to {to} (POST /Services/{service}: StatusCallback); to go back later, set it to the old URL again",
+                    shown_url(from)
+                ),
+                None => format!(
+                    "would set the status callback of {named} to {to} (POST /Services/{service}: StatusCallback); it has none now"
+                ),
+            }
+        }
     }
 }
 
@@ -786,6 +912,7 @@ mod tests {
             catalogue: catalogue(),
             sinks,
             subscriptions,
+            services: vec![],
         }
     }
 
@@ -802,6 +929,7 @@ mod tests {
                 .collect(),
             prune,
             validation: Validation::SendTestEvent,
+            status_callbacks: None,
         }
     }
 
@@ -1228,5 +1356,110 @@ mod tests {
         let plan = plan(&state(vec![], vec![]), &wanted(&[(DELIVERED, None)], false)).unwrap();
         assert_eq!(plan.changes().count(), 3);
         assert_eq!(plan.counted_changes(), 2);
+    }
+
+    const STATUS_URL: &str =
+        "https://abc.execute-api.eu-west-1.amazonaws.com/twilio/message-status";
+
+    fn service(sid: &str, status_callback: Option<&str>) -> MessagingService {
+        MessagingService {
+            sid: sid.into(),
+            friendly_name: Some(format!("service {sid}")),
+            status_callback: status_callback.map(str::to_owned),
+        }
+    }
+
+    /// Setup's subscription complete, and the services read.
+    fn with_services(services: Vec<MessagingService>, named: &[&str]) -> (TwilioState, Wanted) {
+        let mut current = state(
+            vec![sink("DG1", "webhook", "active", URL)],
+            vec![subscription("DF1", "DG1", ME, &[(DELIVERED, 8)])],
+        );
+        current.services = services;
+        let mut wanted = wanted(&[(DELIVERED, None)], false);
+        wanted.status_callbacks = Some(StatusCallbacks {
+            url: STATUS_URL.into(),
+            services: named.iter().map(|s| (*s).to_owned()).collect(),
+        });
+        (current, wanted)
+    }
+
+    #[test]
+    fn each_named_service_gets_the_stacks_status_callback_unless_it_has_it() {
+        // GIVEN one service without a status callback, one pointing elsewhere, one at the stack
+        let (current, wanted) = with_services(
+            vec![
+                service("MG1", None),
+                service("MG2", Some("https://old.example.com/sms/status")),
+                service("MG3", Some(STATUS_URL)),
+                service("MG4", Some("https://not.named.example.com")),
+            ],
+            &["MG1", "MG2", "MG3"],
+        );
+        // WHEN setup plans
+        let plan = plan(&current, &wanted).unwrap();
+        // THEN the first two are set (the old URL kept in the change), the third is left alone,
+        // and the service not named is not in the plan at all
+        assert_eq!(
+            changes(&plan),
+            [
+                Change::SetStatusCallback {
+                    service: "MG1".into(),
+                    friendly_name: Some("service MG1".into()),
+                    from: None,
+                    to: STATUS_URL.into(),
+                },
+                Change::SetStatusCallback {
+                    service: "MG2".into(),
+                    friendly_name: Some("service MG2".into()),
+                    from: Some("https://old.example.com/sms/status".into()),
+                    to: STATUS_URL.into(),
+                },
+            ]
+        );
+        assert!(notes(&plan).contains(&Note::StatusCallbackThere {
+            service: "MG3".into(),
+            friendly_name: Some("service MG3".into()),
+            url: STATUS_URL.into(),
+        }));
+        assert!(!format!("{plan:?}").contains("MG4"));
+        // AND the dry run's words name the old URL and the new one
+        let text = describe_planned(&changes(&plan)[1], &|_| String::new());
+        assert!(
+            text.contains("from https://old.example.com/sms/status to https://abc.execute-api"),
+            "{text}"
+        );
+        assert!(text.contains("MG2 (\"service MG2\")"), "{text}");
+    }
+
+    #[test]
+    fn a_service_already_pointing_at_the_stack_needs_no_change() {
+        let (current, wanted) = with_services(vec![service("MG3", Some(STATUS_URL))], &["MG3"]);
+        let plan = plan(&current, &wanted).unwrap();
+        assert_eq!(plan.counted_changes(), 0);
+        assert_eq!(label(plan.steps.last().unwrap()), "messaging");
+    }
+
+    #[test]
+    fn a_password_in_a_callback_url_is_not_printed() {
+        let shown = shown_url("https://user:s3cret@old.example.com/status?x=1");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.starts_with("https://user:****@old.example.com/status?x=1"),
+            "{shown}"
+        );
+        assert_eq!(
+            shown_url("https://old.example.com/status"),
+            "https://old.example.com/status"
+        );
+    }
+
+    #[test]
+    fn a_named_service_setup_did_not_read_is_a_bug_not_a_silent_skip() {
+        let (current, wanted) = with_services(vec![], &["MG9"]);
+        assert_eq!(
+            plan(&current, &wanted),
+            Err(PlanError::ServiceNotRead("MG9".into()))
+        );
     }
 }
