@@ -1,5 +1,6 @@
 //! The subcommands, one directory each: `<name>/mod.rs` holds its arguments and its `run`.
 
+pub mod duration;
 pub mod parse;
 pub mod serve;
 pub mod setup;

@@ -8,6 +8,7 @@ mod error;
 mod server;
 mod summary;
 
+use super::duration::parse_timeout;
 use crate::commands::{CliError, Outcome};
 use crate::secrets::SecretArgs;
 use axum::Router;
@@ -21,7 +22,7 @@ use ingest::adapters::sqlite::SqliteStore;
 use ingest::config::IngestSettings;
 use ingest::ports::{DedupStore, EventPublisher, SystemClock};
 use ingest::request::{HttpRequest, handle};
-use server::{ConnectionLimits, parse_timeout};
+use server::ConnectionLimits;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;

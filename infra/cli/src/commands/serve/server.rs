@@ -281,51 +281,6 @@ impl AsyncWrite for WatchedStream {
     }
 }
 
-/// A timeout flag's value that cannot be read.
-#[derive(Debug, thiserror::Error)]
-pub enum TimeoutValueError {
-    #[error("cannot read {text:?}: write a duration like 5s, 500ms or 1m")]
-    Number {
-        text: String,
-        #[source]
-        source: std::num::ParseFloatError,
-    },
-    #[error("unknown unit {unit:?} in {text:?}: use ms, s or m")]
-    Unit { unit: String, text: String },
-    #[error("{text:?}: a timeout must be more than 0 (and finite)")]
-    Range { text: String },
-}
-
-/// `5s`, `500ms`, `1m`, or a number of seconds.
-pub fn parse_timeout(text: &str) -> Result<Duration, TimeoutValueError> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: f64 = number.parse().map_err(|source| TimeoutValueError::Number {
-        text: text.to_owned(),
-        source,
-    })?;
-    let seconds = match unit.trim() {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" | "min" => n * 60.0,
-        other => {
-            return Err(TimeoutValueError::Unit {
-                unit: other.to_owned(),
-                text: text.to_owned(),
-            });
-        }
-    };
-    Duration::try_from_secs_f64(seconds)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| TimeoutValueError::Range {
-            text: text.to_owned(),
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,17 +290,6 @@ mod tests {
         idle_timeout: Duration::from_secs(30),
         max_connections: 1,
     };
-
-    #[test]
-    fn timeouts_read_as_written() {
-        assert_eq!(parse_timeout("5s").unwrap(), Duration::from_secs(5));
-        assert_eq!(parse_timeout("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_timeout("1.5").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_timeout("2m").unwrap(), Duration::from_secs(120));
-        for wrong in ["0", "0s", "soon", "5 days", "-1s", ""] {
-            assert!(parse_timeout(wrong).is_err(), "{wrong}");
-        }
-    }
 
     #[test]
     fn each_phase_counts_its_own_timeout() {

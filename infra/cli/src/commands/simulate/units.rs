@@ -1,5 +1,6 @@
 //! `simulate`'s rates, durations and shares, as written on the command line.
 
+use super::super::duration::DurationError;
 use std::num::ParseFloatError;
 use std::time::Duration;
 
@@ -16,16 +17,8 @@ pub enum ValueError {
     },
     #[error("the rate {text:?} must be a positive number")]
     RateRange { text: String },
-    #[error("cannot read the duration {text:?}: write it like 30s, 5m or 4h")]
-    Duration {
-        text: String,
-        #[source]
-        source: ParseFloatError,
-    },
-    #[error("unknown duration unit {unit:?} in {text:?}: use ms, s, m or h")]
-    DurationUnit { unit: String, text: String },
-    #[error("the duration {text:?} must be positive")]
-    DurationRange { text: String },
+    #[error(transparent)]
+    Duration(#[from] DurationError),
     #[error("{text:?}: write a share between 0 and 1, like 0.05")]
     Share {
         text: String,
@@ -70,35 +63,9 @@ pub fn parse_rate(text: &str) -> Result<Option<f64>, ValueError> {
     Ok((n > 0.0).then_some(n / per))
 }
 
-/// `250ms`, `30s`, `5m`, `4h`, or a number of seconds.
+/// `250ms`, `30s`, `5m`, `4h`, or a number of seconds (see [`super::super::duration`]).
 pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: f64 = number.parse().map_err(|source| ValueError::Duration {
-        text: text.to_owned(),
-        source,
-    })?;
-    let seconds = match unit.trim() {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        other => {
-            return Err(ValueError::DurationUnit {
-                unit: other.to_owned(),
-                text: text.to_owned(),
-            });
-        }
-    };
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(ValueError::DurationRange {
-            text: text.to_owned(),
-        });
-    }
-    Ok(Duration::from_secs_f64(seconds))
+    Ok(super::super::duration::parse_duration(text)?)
 }
 
 #[cfg(test)]
