@@ -105,7 +105,7 @@ pub async fn aws_processor(
 }
 
 #[cfg(feature = "local")]
-pub use local::{LocalProcessor, local_processor};
+pub use local::{LocalProcessor, local_ledger_path, local_processor};
 
 #[cfg(feature = "local")]
 mod local {
@@ -123,6 +123,12 @@ mod local {
     /// real CRM (`--crm-url`) or `<data-dir>/crm.jsonl`, and refused records in
     /// `<data-dir>/crm-quarantine.jsonl`.
     pub type LocalProcessor = CrmSync<SqliteStatusLedger, AnyCrm, FileQuarantine, NoMetrics>;
+
+    /// Where the local ledger lives under a data directory (removed by
+    /// `twilio-events stream replay --fresh` to push every status again, to a new CRM).
+    pub fn local_ledger_path(data_dir: &Path) -> std::path::PathBuf {
+        data_dir.join("crm-ledger.sqlite3")
+    }
 
     /// Builds the processor for `twilio-events serve`: an HTTP CRM at `crm_url` (bearer
     /// `crm_token`), else `<data_dir>/crm.jsonl`.
@@ -145,7 +151,7 @@ mod local {
             None => AnyCrm::Jsonl(JsonlCrm::new(data_dir.join("crm.jsonl"))),
         };
         Ok(CrmSync::with_settings(
-            SqliteStatusLedger::open(&data_dir.join("crm-ledger.sqlite3"))?,
+            SqliteStatusLedger::open(&local_ledger_path(data_dir))?,
             crm,
             FileQuarantine::new(data_dir.join("crm-quarantine.jsonl")),
             NoMetrics,

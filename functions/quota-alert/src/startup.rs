@@ -60,6 +60,13 @@ pub async fn aws(
     ))
 }
 
+/// Where the local counters live under a data directory (removed by
+/// `twilio-events stream replay --fresh` to count the stream again from nothing).
+#[cfg(feature = "local")]
+pub fn local_counter_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("quota-alert.sqlite")
+}
+
 /// The processor `twilio-events serve --quotas FILE` runs: the quotas from `quotas_file`,
 /// counters in `<data_dir>/quota-alert.sqlite`, alerts to stderr and `<data_dir>/alerts.jsonl`,
 /// malformed records to `<data_dir>/quarantine.jsonl`.
@@ -70,7 +77,7 @@ pub fn local(
 ) -> Result<impl twilio_events::stream::BatchProcessor + use<>, StartupError> {
     use crate::adapters::{jsonl_alerts::FileAlertPublisher, sqlite::SqliteUsageCounter};
     let quotas = crate::quotas::Quotas::from_file(quotas_file)?;
-    let store = SqliteUsageCounter::open(&data_dir.join("quota-alert.sqlite"))?;
+    let store = SqliteUsageCounter::open(&local_counter_path(data_dir))?;
     let publisher = FileAlertPublisher::new(data_dir.join("alerts.jsonl"));
     let quarantine =
         twilio_events::quarantine::FileQuarantine::new(data_dir.join("quarantine.jsonl"));

@@ -177,6 +177,34 @@ impl SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The last sequence number of a record that arrived before `at` (0 for none): where a
+    /// consumer's checkpoint goes to replay what arrived from `at` on.
+    pub fn sequence_before(&self, at: time::OffsetDateTime) -> Result<i64, SqliteError> {
+        let at_ms = (at.unix_timestamp_nanos() / 1_000_000) as i64;
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| SqliteError::ReaderPoisoned)?;
+        Ok(conn.query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM stream WHERE arrived_at_ms < ?1",
+            [at_ms],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// How many records come after sequence number `after`.
+    pub fn count_after(&self, after: i64) -> Result<u64, SqliteError> {
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| SqliteError::ReaderPoisoned)?;
+        let count: i64 =
+            conn.query_row("SELECT COUNT(*) FROM stream WHERE seq > ?1", [after], |r| {
+                r.get(0)
+            })?;
+        Ok(count.max(0).unsigned_abs())
+    }
+
     /// A consumer's checkpoint: the last sequence number it finished (0 for none).
     pub fn checkpoint(&self, consumer: &str) -> Result<i64, SqliteError> {
         let conn = self

@@ -4,7 +4,7 @@
 //! becomes the Event Streams event of the same fact, a changed or re-split one is refused, and
 //! the same fact from both sources is one event in the stream.
 
-use super::helpers::{Server, data_dir, dump, post, start_serve};
+use super::helpers::{Server, data_dir, dump, post, settled_lines, start_serve};
 use serde_json::Value;
 use std::path::Path;
 use twilio_events::signature::{Algorithm, BodyEncoding, SigningKey, compute_signature, sign};
@@ -374,24 +374,6 @@ fn simulate_mixed(server: &Server, token: &str, dir: &Path) -> Value {
     });
     assert_eq!(out.status.code(), Some(0), "{report}");
     report
-}
-
-/// Lines of a JSON-lines file once it has stopped growing (serve's consumers have caught up).
-fn settled_lines(path: &Path) -> Vec<Value> {
-    let read = || std::fs::read_to_string(path).unwrap_or_default();
-    let mut last = read();
-    let started = std::time::Instant::now();
-    loop {
-        std::thread::sleep(std::time::Duration::from_millis(700));
-        let now = read();
-        if (now == last && !now.is_empty()) || started.elapsed().as_secs() > 30 {
-            return now
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
-        }
-        last = now;
-    }
 }
 
 /// Message SIDs with a `sent` status in the stream.

@@ -100,3 +100,21 @@ pub fn dump(data_dir: &Path) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Lines of a JSON-lines file once it has stopped growing (serve's consumers have caught up).
+pub fn settled_lines(path: &Path) -> Vec<serde_json::Value> {
+    let read = || std::fs::read_to_string(path).unwrap_or_default();
+    let mut last = read();
+    let started = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let now = read();
+        if (now == last && !now.is_empty()) || started.elapsed().as_secs() > 30 {
+            return now
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        }
+        last = now;
+    }
+}

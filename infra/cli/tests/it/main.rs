@@ -5,6 +5,7 @@ mod cli;
 mod hardening;
 mod helpers;
 mod prism;
+mod replay;
 mod serve;
 mod serve_limits;
 mod setup;

@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use twilio_events::stream::BatchProcessor;
 
+/// The consumers' names: their checkpoints in the store (`twilio-events stream replay`).
+pub const CRM_SYNC: &str = "crm-sync";
+pub const QUOTA_ALERT: &str = "quota-alert";
+
 /// Records per batch, as an event source mapping's BatchSize.
 const BATCH_SIZE: usize = 100;
 /// How long a consumer may take over one batch.
@@ -64,7 +68,7 @@ pub async fn spawn_all(
             data_dir.join("crm.jsonl").display()
         ),
     }
-    consumers.spawn(consume("crm-sync", store.clone(), crm));
+    consumers.spawn(consume(CRM_SYNC, store.clone(), crm));
     if let Some(quotas) = &options.quotas {
         let alerts = quota_alert::startup::local(data_dir, quotas)
             .map_err(ConsumerStartError::QuotaAlert)?;
@@ -73,7 +77,7 @@ pub async fn spawn_all(
             quotas.display(),
             data_dir.join("alerts.jsonl").display()
         );
-        consumers.spawn(consume("quota-alert", store.clone(), alerts));
+        consumers.spawn(consume(QUOTA_ALERT, store.clone(), alerts));
     }
     Ok(consumers)
 }

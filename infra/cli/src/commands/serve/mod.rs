@@ -3,7 +3,7 @@
 //! the stream consumers run beside it on the local stream.
 
 mod body;
-mod consumers;
+pub mod consumers;
 mod error;
 mod server;
 mod summary;
