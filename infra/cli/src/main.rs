@@ -34,6 +34,9 @@ enum Command {
     Setup(commands::setup::SetupArgs),
     /// Send realistic Twilio traffic, delivered as Twilio delivers; report lost and duplicated.
     Simulate(commands::simulate::SimulateArgs),
+    /// Re-drive a consumer function (crm-sync, quota-alert, any ARN) with what a Kinesis stream
+    /// holds from a point in time, in Kinesis-shaped batches.
+    Replay(commands::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Stream(command) => commands::stream::run(command),
         Command::Setup(args) => commands::setup::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
+        Command::Replay(args) => commands::replay::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -19,6 +19,8 @@ pub enum DurationError {
     Range { text: String },
     #[error("{text:?}: a timeout must be more than 0")]
     Zero { text: String },
+    #[error("{text:?}: write an RFC 3339 time (2026-11-30T08:00:00Z) or a duration ago (24h, 90m)")]
+    Time { text: String },
 }
 
 /// `250ms`, `30s`, `5m`, `4h`, or a number of seconds; zero allowed.
@@ -49,6 +51,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     })
 }
 
+/// A point in time: an RFC 3339 time, or a duration before now (`24h` = a day ago).
+pub fn parse_point_in_time(text: &str) -> Result<time::OffsetDateTime, DurationError> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(at) = time::OffsetDateTime::parse(text.trim(), &Rfc3339) {
+        return Ok(at);
+    }
+    let ago = parse_duration(text).map_err(|_| DurationError::Time {
+        text: text.trim().to_owned(),
+    })?;
+    Ok(time::OffsetDateTime::now_utc() - ago)
+}
+
 /// A duration that must be more than zero (a timeout of 0 would close every connection).
 pub fn parse_timeout(text: &str) -> Result<Duration, DurationError> {
     let duration = parse_duration(text)?;
@@ -74,6 +88,19 @@ mod tests {
         for wrong in ["3 days", "soon", "-1s", "", "1e999"] {
             assert!(parse_duration(wrong).is_err(), "{wrong}");
         }
+    }
+
+    #[test]
+    fn a_point_in_time_is_a_time_or_a_duration_ago() {
+        let at = parse_point_in_time("2026-11-30T08:00:00Z").unwrap();
+        assert_eq!(at.unix_timestamp(), 1_796_025_600);
+        let day_ago = parse_point_in_time("24h").unwrap();
+        let expected = time::OffsetDateTime::now_utc() - Duration::from_secs(86_400);
+        assert!((day_ago - expected).abs() < time::Duration::seconds(5));
+        assert!(matches!(
+            parse_point_in_time("yesterday"),
+            Err(DurationError::Time { .. })
+        ));
     }
 
     #[test]

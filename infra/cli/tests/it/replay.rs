@@ -181,3 +181,190 @@ fn replay_says_what_it_needs() {
         text(&out.stdout)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// `twilio-events replay` on AWS: moto's Kinesis, and crm-sync's own binary under the Lambda
+// Runtime API emulator with the environment template.yaml gives it (tests/src/lambda_runtime.rs).
+
+mod aws {
+    use axum::Router;
+    use axum::extract::State;
+    use axum::http::{StatusCode, Uri};
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+    use std::process::{Command, Output};
+    use std::sync::{Arc, Mutex};
+    use twilio_events_testkit::aws::{create_stream, moto_endpoint, sdk_config, unique};
+    use twilio_events_testkit::events::StatusEvent;
+    use twilio_events_testkit::lambda_runtime::{EmulatedStack, FunctionProcess, RuntimeEmulator};
+
+    /// A CRM on the generic HTTP contract that records each PUT's path and refuses (503) the
+    /// paths holding `refuse`.
+    struct RecordingCrm {
+        url: String,
+        puts: Arc<Mutex<Vec<String>>>,
+    }
+
+    /// The PUT paths seen, and the path fragment refused for now.
+    type CrmState = (Arc<Mutex<Vec<String>>>, Arc<Mutex<String>>);
+
+    async fn record(State((puts, refuse)): State<CrmState>, uri: Uri) -> StatusCode {
+        let refuse = refuse.lock().unwrap().clone();
+        if !refuse.is_empty() && uri.path().contains(&refuse) {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+        puts.lock().unwrap().push(uri.path().to_owned());
+        StatusCode::OK
+    }
+
+    impl RecordingCrm {
+        fn start(refuse: Arc<Mutex<String>>) -> Self {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let puts = Arc::new(Mutex::new(Vec::new()));
+            let app = Router::new()
+                .fallback(record)
+                .with_state((Arc::clone(&puts), refuse));
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                    axum::serve(listener, app).await.unwrap();
+                });
+            });
+            Self { url, puts }
+        }
+
+        fn puts(&self) -> Vec<String> {
+            self.puts.lock().unwrap().clone()
+        }
+    }
+
+    /// A workspace binary beside this test's executable (`target/<profile>/deps/it-…`).
+    fn binary(name: &str) -> PathBuf {
+        let exe = std::env::current_exe().unwrap();
+        let path = exe.parent().unwrap().parent().unwrap().join(name);
+        assert!(
+            path.is_file(),
+            "{} is missing: run `cargo test --workspace --all-targets`",
+            path.display()
+        );
+        path
+    }
+
+    fn replay(stream: &str, emulator: &RuntimeEmulator, extra: &[&str]) -> Output {
+        let lambda_endpoint = emulator.runtime_api().trim_end_matches("/.rt").to_owned();
+        Command::new(env!("CARGO_BIN_EXE_twilio-events"))
+            .args(["replay", "--stream", stream, "--function", "_", "--quiet"])
+            .args(extra)
+            .env("AWS_ENDPOINT_URL", moto_endpoint())
+            .env("AWS_ENDPOINT_URL_LAMBDA", lambda_endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap()
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn replay_drives_crm_sync_from_the_stream_once_and_stops_at_a_failed_record() {
+        // GIVEN a stream holding three messages' statuses (two shards)
+        let sdk = sdk_config(&moto_endpoint()).await;
+        let kinesis = aws_sdk_kinesis::Client::new(&sdk);
+        let stream = unique("replay");
+        create_stream(&kinesis, &stream, 2).await;
+        let messages = [
+            "SM000000000000000000000000000000a1",
+            "SM000000000000000000000000000000a2",
+            "SM000000000000000000000000000000a3",
+        ];
+        for (i, sid) in messages.iter().enumerate() {
+            for (j, status) in ["queued", "sent", "delivered"].iter().enumerate() {
+                let event = StatusEvent::message(sid, status)
+                    .id(&format!("EZ{i}{j}"))
+                    .at(&format!("2026-11-30T10:00:0{j}.000Z"))
+                    .to_bytes();
+                kinesis
+                    .put_record()
+                    .stream_name(&stream)
+                    .partition_key(*sid)
+                    .data(aws_smithy_types::Blob::new(event))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        // AND crm-sync's binary, with the template's environment, writing to a CRM that
+        // refuses the third message for now
+        let refuse = Arc::new(Mutex::new(messages[2].to_owned()));
+        let crm = RecordingCrm::start(Arc::clone(&refuse));
+        let stack = EmulatedStack::for_function(
+            "CrmSyncFunction",
+            &BTreeMap::from([
+                ("CrmKind".to_owned(), "http".to_owned()),
+                ("CrmUrl".to_owned(), crm.url.clone()),
+            ]),
+            &BTreeMap::new(),
+        )
+        .await;
+        let emulator = RuntimeEmulator::start();
+        let _crm_sync = FunctionProcess::spawn(&binary("crm-sync"), &stack.env, &emulator);
+
+        // WHEN a dry run counts the last hour
+        let dry = replay(&stream, &emulator, &["--since", "1h", "--dry-run"]);
+        assert!(dry.status.success(), "{}", text(&dry.stderr));
+        let counted: u64 = text(&dry.stdout)
+            .lines()
+            .filter_map(|l| l.split("would replay ").nth(1))
+            .filter_map(|rest| rest.split(' ').next()?.parse::<u64>().ok())
+            .sum();
+        // THEN it counts all nine records and invokes nothing
+        assert_eq!(counted, 9, "{}", text(&dry.stdout));
+        assert!(crm.puts().is_empty());
+
+        // WHEN the last hour is replayed into crm-sync
+        let first = replay(&stream, &emulator, &["--since", "1h"]);
+        // THEN the shard holding the refused message stops there and says how to resume (exit
+        // 1), and the other messages reached the CRM at their final status
+        assert_eq!(first.status.code(), Some(1), "{}", text(&first.stdout));
+        assert!(
+            text(&first.stdout).contains("resume with --since"),
+            "{}",
+            text(&first.stdout)
+        );
+        let puts = crm.puts();
+        for sid in &messages[..2] {
+            assert!(
+                puts.iter().any(|p| p.contains(sid)),
+                "{sid} not in {puts:?}"
+            );
+        }
+        assert!(!puts.iter().any(|p| p.contains(messages[2])));
+
+        // WHEN the CRM takes it again and the replay is run once more
+        refuse.lock().unwrap().clear();
+        let second = replay(&stream, &emulator, &["--since", "1h"]);
+        // THEN every shard goes through; only the refused message is new to the CRM (the
+        // ledger knows the others were written), so a replay changes nothing already done
+        assert!(second.status.success(), "{}", text(&second.stdout));
+        let new: Vec<String> = crm.puts().into_iter().skip(puts.len()).collect();
+        assert!(!new.is_empty(), "the refused message arrives");
+        assert!(
+            new.iter().all(|p| p.contains(messages[2])),
+            "only the refused message is written again: {new:?}"
+        );
+        let third = replay(&stream, &emulator, &["--since", "1h"]);
+        assert!(third.status.success(), "{}", text(&third.stdout));
+        assert_eq!(crm.puts().len(), puts.len() + new.len(), "nothing more");
+    }
+}

@@ -122,18 +122,6 @@ pub fn run(command: StreamCommand) -> Result<Outcome, CliError> {
     }
 }
 
-/// When `--since` points at: an RFC 3339 time, or a duration before now.
-fn since(text: &str) -> Result<time::OffsetDateTime, DumpError> {
-    use time::format_description::well_known::Rfc3339;
-    if let Ok(at) = time::OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(at);
-    }
-    let ago = super::duration::parse_duration(text).map_err(|_| DumpError::Since {
-        text: text.to_owned(),
-    })?;
-    Ok(time::OffsetDateTime::now_utc() - ago)
-}
-
 fn replay(args: ReplayArgs) -> Result<Outcome, CliError> {
     let dir = args.data_dir.display().to_string();
     if !database_path(&args.data_dir).exists() {
@@ -146,7 +134,12 @@ fn replay(args: ReplayArgs) -> Result<Outcome, CliError> {
     let store = SqliteStore::open(&args.data_dir).map_err(store_error)?;
     let checkpoint = match (&args.since, args.from_start) {
         (_, true) => 0,
-        (Some(text), false) => store.sequence_before(since(text)?).map_err(store_error)?,
+        (Some(text), false) => {
+            let at = super::duration::parse_point_in_time(text).map_err(|_| DumpError::Since {
+                text: text.to_owned(),
+            })?;
+            store.sequence_before(at).map_err(store_error)?
+        }
         (None, false) => return Err(DumpError::NoStart.into()),
     };
     let name = args.consumer.checkpoint();
