@@ -5,7 +5,7 @@ use super::{CliError, Outcome};
 use clap::{Args, Subcommand};
 use ingest::adapters::sqlite::{SqliteError, SqliteStore, database_path};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand, Debug)]
 pub enum StreamCommand {
@@ -74,9 +74,9 @@ pub struct DumpArgs {
     data_dir: PathBuf,
 }
 
-/// Why the stream could not be dumped.
+/// Why the stream could not be dumped or a consumer rewound.
 #[derive(Debug, thiserror::Error)]
-pub enum DumpError {
+pub enum StreamError {
     /// A usage error: the directory holds no stream.
     #[error("no stream in {dir}: run `twilio-events serve --data-dir {dir}` first")]
     NoStream { dir: String },
@@ -104,13 +104,13 @@ pub enum DumpError {
     },
 }
 
-impl From<DumpError> for CliError {
-    fn from(e: DumpError) -> Self {
+impl From<StreamError> for CliError {
+    fn from(e: StreamError) -> Self {
         match e {
-            DumpError::NoStream { .. } | DumpError::NoStart | DumpError::Since { .. } => {
+            StreamError::NoStream { .. } | StreamError::NoStart | StreamError::Since { .. } => {
                 Self::usage(e)
             }
-            DumpError::Store { .. } | DumpError::Forget { .. } => Self::failed(e),
+            StreamError::Store { .. } | StreamError::Forget { .. } => Self::failed(e),
         }
     }
 }
@@ -122,25 +122,37 @@ pub fn run(command: StreamCommand) -> Result<Outcome, CliError> {
     }
 }
 
-fn replay(args: ReplayArgs) -> Result<Outcome, CliError> {
-    let dir = args.data_dir.display().to_string();
-    if !database_path(&args.data_dir).exists() {
-        return Err(DumpError::NoStream { dir }.into());
+/// The store `serve` keeps in `data_dir`.
+fn open_store(data_dir: &Path) -> Result<SqliteStore, StreamError> {
+    if !database_path(data_dir).exists() {
+        return Err(StreamError::NoStream {
+            dir: data_dir.display().to_string(),
+        });
     }
-    let store_error = |source| DumpError::Store {
-        dir: dir.clone(),
+    SqliteStore::open(data_dir).map_err(store_error(data_dir))
+}
+
+/// A store failure, naming the data directory.
+fn store_error(data_dir: &Path) -> impl Fn(SqliteError) -> StreamError + Copy + '_ {
+    move |source| StreamError::Store {
+        dir: data_dir.display().to_string(),
         source,
-    };
-    let store = SqliteStore::open(&args.data_dir).map_err(store_error)?;
+    }
+}
+
+fn replay(args: ReplayArgs) -> Result<Outcome, CliError> {
+    let store = open_store(&args.data_dir)?;
+    let store_error = store_error(&args.data_dir);
     let checkpoint = match (&args.since, args.from_start) {
         (_, true) => 0,
         (Some(text), false) => {
-            let at = super::duration::parse_point_in_time(text).map_err(|_| DumpError::Since {
-                text: text.to_owned(),
-            })?;
+            let at =
+                super::duration::parse_point_in_time(text).map_err(|_| StreamError::Since {
+                    text: text.to_owned(),
+                })?;
             store.sequence_before(at).map_err(store_error)?
         }
-        (None, false) => return Err(DumpError::NoStart.into()),
+        (None, false) => return Err(StreamError::NoStart.into()),
     };
     let name = args.consumer.checkpoint();
     let current = store.checkpoint(name).map_err(store_error)?;
@@ -165,7 +177,7 @@ fn replay(args: ReplayArgs) -> Result<Outcome, CliError> {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(source) => {
-                    return Err(DumpError::Forget {
+                    return Err(StreamError::Forget {
                         path: path.display().to_string(),
                         source,
                     }
@@ -193,15 +205,8 @@ fn replay(args: ReplayArgs) -> Result<Outcome, CliError> {
 }
 
 fn dump(args: DumpArgs) -> Result<Outcome, CliError> {
-    let dir = args.data_dir.display().to_string();
-    if !database_path(&args.data_dir).exists() {
-        return Err(DumpError::NoStream { dir }.into());
-    }
-    let store_error = |source| DumpError::Store {
-        dir: dir.clone(),
-        source,
-    };
-    let store = SqliteStore::open(&args.data_dir).map_err(store_error)?;
+    let store = open_store(&args.data_dir)?;
+    let store_error = store_error(&args.data_dir);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut after = 0;
     loop {
