@@ -4,7 +4,7 @@
 //! becomes the Event Streams event of the same fact, a changed or re-split one is refused, and
 //! the same fact from both sources is one event in the stream.
 
-use super::helpers::{Server, data_dir, dump, post, settled_lines, start_serve};
+use super::helpers::{Server, data_dir, dump, lines_once_consumed, post, start_serve};
 use serde_json::Value;
 use std::path::Path;
 use twilio_events::signature::{Algorithm, BodyEncoding, SigningKey, compute_signature, sign};
@@ -424,7 +424,7 @@ fn mixed_traffic_moves_the_crm_once_per_forward_step_and_counts_each_send_once()
         "{report}"
     );
     assert!(report["facts"].as_u64().unwrap() < report["events"].as_u64().unwrap());
-    let crm = settled_lines(&dir.join("crm.jsonl"));
+    let crm = lines_once_consumed(&dir, "crm-sync", "crm.jsonl");
     drop(server);
     let stream: Vec<Value> = dump(&dir)
         .iter()
@@ -482,7 +482,7 @@ fn mixed_traffic_moves_the_crm_once_per_forward_step_and_counts_each_send_once()
     assert_eq!(report["duplicated"], 0, "{report}");
     // THEN the exact quota is reached with use = the sends, and the other never is: no send
     // was counted twice, though half came from both sources
-    let alerts = settled_lines(&second.join("alerts.jsonl"));
+    let alerts = lines_once_consumed(&second, "quota-alert", "alerts.jsonl");
     drop(server);
     assert_eq!(
         sent_messages(

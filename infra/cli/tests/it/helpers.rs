@@ -101,20 +101,50 @@ pub fn dump(data_dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Lines of a JSON-lines file once it has stopped growing (serve's consumers have caught up).
-pub fn settled_lines(path: &Path) -> Vec<serde_json::Value> {
-    let read = || std::fs::read_to_string(path).unwrap_or_default();
-    let mut last = read();
+/// Waits until `serve`'s `consumer` (`crm-sync`, `quota-alert`) has processed the whole local
+/// stream in `data_dir`: its checkpoint is the last sequence number (read with `stream replay
+/// --dry-run`, which changes nothing), then returns the lines of `file` in `data_dir`.
+pub fn lines_once_consumed(data_dir: &Path, consumer: &str, file: &str) -> Vec<serde_json::Value> {
     let started = std::time::Instant::now();
     loop {
-        std::thread::sleep(std::time::Duration::from_millis(700));
-        let now = read();
-        if (now == last && !now.is_empty()) || started.elapsed().as_secs() > 30 {
-            return now
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_twilio-events"))
+            .args([
+                "stream",
+                "replay",
+                "--consumer",
+                consumer,
+                "--from-start",
+                "--dry-run",
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .output()
+            .unwrap();
+        // "<consumer> would read N record(s) again (checkpoint C -> 0); …"
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let number = |after: &str| -> Option<u64> {
+            text.split(after)
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        };
+        if let (Some(records), Some(checkpoint)) = (number("would read "), number("(checkpoint ")) {
+            if records > 0 && checkpoint == records {
+                break;
+            }
         }
-        last = now;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(90),
+            "{consumer} did not catch up: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    std::fs::read_to_string(data_dir.join(file))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }

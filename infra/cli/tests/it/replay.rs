@@ -3,7 +3,7 @@
 //! same final status per message and call; fewer writes, since a replayed batch holds several
 //! statuses of one resource and crm-sync writes only the furthest).
 
-use super::helpers::{Server, data_dir, dump, settled_lines, start_serve};
+use super::helpers::{Server, data_dir, dump, lines_once_consumed, start_serve};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -35,7 +35,7 @@ fn run_serve_until_settled(dir: &Path, traffic: bool) -> Vec<serde_json::Value> 
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stdout));
     }
-    let lines = settled_lines(&dir.join("crm.jsonl"));
+    let lines = lines_once_consumed(dir, "crm-sync", "crm.jsonl");
     drop(server);
     lines
 }
