@@ -2,8 +2,8 @@
 //! a tenant's token or a rotated secret can and cannot do. And `verify` judging the same
 //! account bindings. Each attack is first shown to verify as Twilio signed it.
 
-use super::helpers::{Server, data_dir, dump, post};
-use std::io::{BufRead, BufReader, Write};
+use super::helpers::{Server, data_dir, dump, post, start_serve_with};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,32 +13,6 @@ const ACCOUNT_A: &str = "AC0000000000000000000000000000000a";
 const SUBACCOUNT_OF_A: &str = "AC000000000000000000000000000000a1";
 const ACCOUNT_B: &str = "AC0000000000000000000000000000000b";
 const TOKEN: &str = "hardening-token";
-
-/// `serve` on a free port with exactly `args` for its secrets.
-fn serve(data_dir: &Path, args: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_twilio-events"))
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(data_dir)
-        .args(args)
-        .env_remove("TWILIO_AUTH_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run twilio-events serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let first = lines
-        .next()
-        .expect("serve printed nothing")
-        .expect("readable output");
-    let port = first
-        .split("http://127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {first:?}"));
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, port }
-}
 
 /// A request signed as Twilio signs it for `path` on this server.
 struct Signed {
@@ -110,7 +84,7 @@ fn form_signed_string(url: &str, body: &[u8]) -> String {
 #[test]
 fn serve_refuses_an_event_streams_signature_replayed_as_a_form() {
     let dir = data_dir("replay-as-form");
-    let server = serve(&dir, &["--auth-token", TOKEN]);
+    let server = start_serve_with(&dir, &["--auth-token", TOKEN]);
     // GIVEN a captured delivery: its signature covers "<url>?bodySHA256=<hash>"
     let captured = signed(
         &server,
@@ -157,7 +131,7 @@ const USAGE_TRIGGER_FORM: &str = "AccountSid=AC0000000000000000000000000000000a&
 #[test]
 fn serve_refuses_a_re_split_usage_trigger_callback() {
     let dir = data_dir("resplit");
-    let server = serve(&dir, &["--auth-token", TOKEN]);
+    let server = start_serve_with(&dir, &["--auth-token", TOKEN]);
     let genuine = signed(
         &server,
         TOKEN,
@@ -212,7 +186,7 @@ fn serve_binds_each_account_to_its_secrets_from_a_secrets_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let secrets = dir.join("secrets.json");
     write_secrets(&secrets, &tenants_document("tok-a"));
-    let server = serve(&dir, &["--secrets-file", secrets.to_str().unwrap()]);
+    let server = start_serve_with(&dir, &["--secrets-file", secrets.to_str().unwrap()]);
     // A's token, A's and its listed subaccount's events: accepted.
     let own = signed(
         &server,
@@ -256,7 +230,7 @@ fn serve_binds_each_account_to_its_secrets_from_a_secrets_file() {
 #[test]
 fn serve_binds_an_account_token_given_on_the_command_line() {
     let dir = data_dir("account-token");
-    let server = serve(&dir, &["--account-token", &format!("{ACCOUNT_A}=tok-a")]);
+    let server = start_serve_with(&dir, &["--account-token", &format!("{ACCOUNT_A}=tok-a")]);
     let own = signed(
         &server,
         "tok-a",
@@ -283,7 +257,7 @@ fn serve_follows_a_token_rotation_in_its_secrets_file_with_nothing_lost() {
     std::fs::create_dir_all(&dir).unwrap();
     let secrets = dir.join("secrets.json");
     write_secrets(&secrets, &tenants_document("old-a"));
-    let server = serve(&dir, &["--secrets-file", secrets.to_str().unwrap()]);
+    let server = start_serve_with(&dir, &["--secrets-file", secrets.to_str().unwrap()]);
     let before = signed(
         &server,
         "old-a",
@@ -336,7 +310,7 @@ fn serve_follows_a_token_rotation_in_its_secrets_file_with_nothing_lost() {
 #[test]
 fn serve_keeps_one_quarantined_copy_of_a_retried_unreadable_delivery() {
     let dir = data_dir("quarantine-once");
-    let server = serve(&dir, &["--auth-token", TOKEN]);
+    let server = start_serve_with(&dir, &["--auth-token", TOKEN]);
     let garbage = signed(
         &server,
         TOKEN,

@@ -27,10 +27,20 @@ pub fn data_dir(name: &str) -> PathBuf {
 
 /// Starts `serve` on a free port with `token` and waits until it says where it listens.
 pub fn start_serve(token: &str, data_dir: &Path, extra: &[&str]) -> Server {
+    let args: Vec<&str> = ["--auth-token", token]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    start_serve_with(data_dir, &args)
+}
+
+/// Starts `serve` with exactly `args` for its secrets and options (none from the environment).
+pub fn start_serve_with(data_dir: &Path, args: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_twilio-events"))
-        .args(["serve", "--port", "0", "--auth-token", token, "--data-dir"])
+        .args(["serve", "--port", "0", "--data-dir"])
         .arg(data_dir)
-        .args(extra)
+        .args(args)
+        .env_remove("TWILIO_AUTH_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
