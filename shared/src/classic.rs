@@ -602,6 +602,11 @@ mod tests {
             };
             assert_eq!(call.status.as_str(), status, "the precise status is kept");
             assert_eq!(
+                e.resource_key(),
+                CA,
+                "partitioned by the call, as Event Streams"
+            );
+            assert_eq!(
                 e.time.as_deref(),
                 Some("2026-11-30T10:00:05Z"),
                 "the callback's time"
@@ -617,6 +622,20 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.field, Some("Timestamp"));
+    }
+
+    #[test]
+    fn an_inbound_message_is_keyed_by_its_sid_and_deduplicated_by_it() {
+        let body = format!(
+            "AccountSid={ACCOUNT}&MessageSid={SM}&SmsSid={SM}&SmsMessageSid={SM}&From=%2B12065550123&To=%2B14155550987&Body=hi&NumMedia=1&MediaUrl0=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2FAccounts%2Fx%2FMessages%2Fy%2FMedia%2Fz&MediaContentType0=image%2Fjpeg"
+        );
+        let e = event(ClassicWebhook::InboundMessage, &body, None, 0);
+        assert_eq!(e.event_type, INBOUND_MESSAGE_TYPE);
+        assert_eq!(e.resource_key(), SM);
+        assert_eq!(e.dedup_identity(), format!("inbound:{SM}"));
+        let json: Value = serde_json::from_str(e.raw_json()).unwrap();
+        assert_eq!(json["data"]["numMedia"], 1);
+        assert_eq!(json[WEBHOOK_ATTRIBUTE], "inbound-message-webhook");
     }
 
     #[test]
