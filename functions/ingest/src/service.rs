@@ -38,7 +38,7 @@ use twilio_events::signature::{
 };
 use twilio_events::usage_trigger::usage_trigger_event;
 
-/// The two webhook routes.
+/// The webhook routes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     /// `POST /twilio/events`: Event Streams deliveries (JSON CloudEvents).
@@ -363,7 +363,11 @@ where
         if !request.route.encoding().admits(request.content_type) {
             return self.refuse(request, &Refusal::ContentType, metrics);
         }
-        let (verifier, verified) = match self.verify_with_refresh(request, metrics).await {
+        let url = match self.signed_url(request) {
+            Ok(url) => url,
+            Err(reason) => return self.refuse_signature(request, &reason, metrics),
+        };
+        let (verifier, verified) = match self.verify_with_refresh(request, &url, metrics).await {
             Ok(verified) => verified,
             Err(reason) => return self.refuse_signature(request, &reason, metrics),
         };
@@ -378,8 +382,8 @@ where
         let now = self.clock.now();
         let mut events = Vec::new();
         let mut rejected = Vec::new();
-        match request.route {
-            Route::Events => match parse_delivery(request.body) {
+        match self.form_event(request, &url, now) {
+            None => match parse_delivery(request.body) {
                 Ok(delivery) => {
                     events = delivery.events;
                     rejected = delivery
@@ -390,19 +394,9 @@ where
                 }
                 Err(error) => rejected.push((format!("the delivery: {error}"), request.body)),
             },
-            Route::UsageTriggers => match usage_trigger_event(request.body) {
-                Ok(event) => events.push(event),
-                Err(error) => {
-                    return self.refuse(request, &Refusal::InvalidCallback(&error), metrics);
-                }
-            },
-            Route::MessageStatus | Route::CallStatus | Route::InboundMessages => {
-                match self.classic(request, now) {
-                    Ok(event) => events.push(event),
-                    Err(error) => {
-                        return self.refuse(request, &Refusal::InvalidCallback(&error), metrics);
-                    }
-                }
+            Some(Ok(event)) => events.push(event),
+            Some(Err(error)) => {
+                return self.refuse(request, &Refusal::InvalidCallback(&error), metrics);
             }
         }
 
@@ -451,10 +445,11 @@ where
     async fn verify_with_refresh(
         &self,
         request: &IngestRequest<'_>,
+        url: &str,
         metrics: &mut Metrics,
     ) -> Result<(Arc<Verifier>, Verified), VerifyError> {
         let verifier = self.secrets.verifier();
-        let reason = match self.verify(&verifier, request) {
+        let reason = match self.verify(&verifier, request, url) {
             Ok(verified) => return Ok((verifier, verified)),
             Err(reason) => reason,
         };
@@ -471,7 +466,7 @@ where
             return Err(reason);
         }
         let verifier = self.secrets.verifier();
-        let verified = self.verify(&verifier, request)?;
+        let verified = self.verify(&verifier, request, url)?;
         Ok((verifier, verified))
     }
 
@@ -496,10 +491,10 @@ where
         &self,
         verifier: &Verifier,
         request: &IngestRequest<'_>,
+        url: &str,
     ) -> Result<Verified, VerifyError> {
-        let url = self.signed_url(request)?;
         verifier.verify(&SignedRequest {
-            url: &url,
+            url,
             body: request.body,
             // The route's encoding, whatever the request says (see Route::encoding).
             encoding: request.route.encoding(),
@@ -509,49 +504,45 @@ where
     }
 
     /// The URL Twilio signed: the route's public URL plus the query string exactly as received.
+    /// Computed once per request: verification and a classic event's `request.url` use it.
     fn signed_url<'r>(&'r self, request: &IngestRequest<'r>) -> Result<Cow<'r, str>, VerifyError> {
-        let from_request;
-        let base = match (self.settings.base_url_from_request, request.route) {
+        let base: Cow<'r, str> = match (self.settings.base_url_from_request, request.route) {
             (true, route) => {
                 // No request context (not behind API Gateway): nothing can match.
                 let origin = request
                     .public_base_url
                     .ok_or(VerifyError::SignatureMismatch)?;
-                from_request = format!("{}{}", origin.trim_end_matches('/'), route.path());
-                &from_request
+                Cow::Owned(format!("{}{}", origin.trim_end_matches('/'), route.path()))
             }
-            (false, Route::Events) => &self.settings.events_url,
-            (false, Route::UsageTriggers) => &self.settings.usage_triggers_url,
-            (false, route) => {
-                from_request = format!("{}{}", self.settings.base_url, route.path());
-                &from_request
-            }
+            (false, Route::Events) => Cow::Borrowed(&self.settings.events_url),
+            (false, Route::UsageTriggers) => Cow::Borrowed(&self.settings.usage_triggers_url),
+            (false, route) => Cow::Owned(format!("{}{}", self.settings.base_url, route.path())),
         };
         Ok(match request.raw_query.filter(|q| !q.is_empty()) {
             Some(query) => Cow::Owned(format!("{base}?{query}")),
-            None => Cow::Owned(base.to_owned()),
+            None => base,
         })
     }
 
-    /// The normalised event of a classic webhook (see `twilio_events::classic`).
-    fn classic(
+    /// The one event a form route's callback becomes: a Usage Trigger's, or a classic
+    /// webhook's (see `twilio_events::classic`). `None` for Event Streams' JSON route.
+    fn form_event(
         &self,
         request: &IngestRequest<'_>,
+        url: &str,
         now: OffsetDateTime,
-    ) -> Result<CloudEvent<'static>, ParseError> {
-        let webhook = request
-            .route
-            .classic_webhook()
-            .unwrap_or(ClassicWebhook::MessageStatus);
-        // Verified already, so the URL is there.
-        let url = self.signed_url(request).unwrap_or_default();
-        classic_event(&ClassicRequest {
+    ) -> Option<Result<CloudEvent<'static>, ParseError>> {
+        if request.route == Route::UsageTriggers {
+            return Some(usage_trigger_event(request.body));
+        }
+        let webhook = request.route.classic_webhook()?;
+        Some(classic_event(&ClassicRequest {
             webhook,
-            url: &url,
+            url,
             form_body: request.body,
             idempotency_token: request.idempotency_token,
             received_at: now,
-        })
+        }))
     }
 
     fn refuse_signature(
@@ -694,11 +685,7 @@ where
             }
             // The fact, not the id: the same status from Event Streams and from a classic
             // callback is one (CloudEvent::dedup_identity).
-            let key = format!(
-                "{}#{}",
-                event.account().unwrap_or("-"),
-                event.dedup_identity()
-            );
+            let key = event.dedup_key();
             if !seen.insert(key.clone()) {
                 metrics.count("Duplicates", 1);
                 continue;

@@ -332,6 +332,16 @@ impl<'a> CloudEvent<'a> {
         }
     }
 
+    /// The key ingest deduplicates on: the account (`-` when the event names none) and the
+    /// [`dedup_identity`](Self::dedup_identity). Stored in dedup records: never change it.
+    pub fn dedup_key(&self) -> String {
+        format!(
+            "{}#{}",
+            self.account().unwrap_or("-"),
+            self.dedup_identity()
+        )
+    }
+
     /// Lowercase status, for message and call events.
     pub fn status(&self) -> Option<&str> {
         self.detail.status()

@@ -110,12 +110,9 @@ fn message_event(id: &str, sid: &str, status: &str) -> String {
 
 /// The dedup key ingest claims for an event: its account and the fact it reports.
 fn dedup_key(event_json: &str) -> String {
-    let event = twilio_events::event::CloudEvent::parse(event_json).unwrap();
-    format!(
-        "{}#{}",
-        event.account().unwrap_or("-"),
-        event.dedup_identity()
-    )
+    twilio_events::event::CloudEvent::parse(event_json)
+        .unwrap()
+        .dedup_key()
 }
 
 /// A delivery signed as Twilio signs it: the URL (with bodySHA256), the signature, the body.

@@ -34,7 +34,7 @@ pub enum StreamReadError {
 fn event_fact(data: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(data).ok()?;
     let event = twilio_events::event::CloudEvent::parse(text).ok()?;
-    Some(super::traffic::fact_of(&event))
+    Some(event.dedup_key())
 }
 
 fn count(counts: &mut HashMap<String, u32>, ours: &HashSet<&str>, data: &[u8]) {

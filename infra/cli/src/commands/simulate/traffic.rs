@@ -139,7 +139,7 @@ impl Generator<'_> {
         let id = json["id"].as_str().unwrap_or_default().to_owned();
         let body = format!("[{json}]");
         let fact = twilio_events::event::CloudEvent::parse(&json.to_string())
-            .map(|event| fact_of(&event))
+            .map(|event| event.dedup_key())
             .unwrap_or_else(|_| id.clone());
         self.events.push(Event {
             fact,
@@ -245,7 +245,7 @@ impl Generator<'_> {
             _ => ("message-callback", Route::MessageStatus),
         };
         self.events.push(Event {
-            fact: fact_of(&event),
+            fact: event.dedup_key(),
             kind,
             route,
             body: body.into(),
@@ -412,7 +412,7 @@ impl Generator<'_> {
             return false;
         };
         self.events.push(Event {
-            fact: fact_of(&event),
+            fact: event.dedup_key(),
             kind: "usage-trigger",
             route: Route::UsageTriggers,
             body: body.into(),
@@ -425,15 +425,6 @@ impl Generator<'_> {
 }
 
 /// Generates `count` events (resources arriving at `rate_per_s` simulated), then the plan.
-/// The fact an event reports, as ingest deduplicates it.
-pub fn fact_of(event: &twilio_events::event::CloudEvent<'_>) -> String {
-    format!(
-        "{}#{}",
-        event.account().unwrap_or("-"),
-        event.dedup_identity()
-    )
-}
-
 pub fn generate(seed: u64, count: usize, duplicates: f64, reorder: f64, classic: f64) -> Plan {
     let mut rng = Rng::new(seed);
     let run = rng.next_u64();
@@ -546,11 +537,11 @@ mod tests {
                     let text = std::str::from_utf8(&e.body).unwrap();
                     let delivery = twilio_events::parse_delivery(text.as_bytes()).unwrap();
                     assert_eq!(delivery.events.len(), 1);
-                    assert_eq!(fact_of(&delivery.events[0]), e.fact);
+                    assert_eq!(delivery.events[0].dedup_key(), e.fact);
                 }
                 Route::UsageTriggers => {
                     let event = twilio_events::usage_trigger::usage_trigger_event(&e.body).unwrap();
-                    assert_eq!(fact_of(&event), e.fact);
+                    assert_eq!(event.dedup_key(), e.fact);
                 }
                 Route::MessageStatus | Route::CallStatus => {
                     let webhook = if e.route == Route::CallStatus {
@@ -566,7 +557,7 @@ mod tests {
                         received_at: time::OffsetDateTime::now_utc(),
                     })
                     .unwrap();
-                    assert_eq!(fact_of(&event), e.fact);
+                    assert_eq!(event.dedup_key(), e.fact);
                     // The callback reports a fact an Event Streams event of the plan reports too.
                     assert!(
                         plan.events
