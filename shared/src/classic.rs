@@ -317,7 +317,7 @@ fn message_status(
 /// The Event Streams voice type for a call status: Event Streams has four, and a call that
 /// ends any way (busy, no answer, failed, canceled) is `completed`, with the precise status in
 /// the parameters, as Event Streams itself sends it.
-fn call_type_status(status: &str) -> &'static str {
+pub(crate) fn call_type_status(status: &str) -> &'static str {
     match status {
         "queued" | "initiated" => "initiated",
         "ringing" => "ringing",

@@ -14,6 +14,7 @@ pub mod lambda_init;
 pub mod logging;
 pub mod metrics;
 pub mod quarantine;
+pub mod reconciled;
 #[cfg(feature = "aws")]
 pub mod secrets_manager;
 pub mod signature;

@@ -79,6 +79,18 @@ impl MessageStatus {
             Self::Receiving | Self::Received | Self::Other(_) => return None,
         })
     }
+
+    /// Whether no later status is expected (docs/twilio.md §5): delivered, undelivered, failed,
+    /// canceled, read. `read` may still follow `delivered` on channels with read receipts; a
+    /// reconciliation that stops at `delivered` misses nothing a delivery report needs. `sent`
+    /// is not final, although a message may rest in it for ever when the carrier returns no
+    /// receipt.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Delivered | Self::Undelivered | Self::Failed | Self::Canceled | Self::Read
+        )
+    }
 }
 
 impl fmt::Display for MessageStatus {
@@ -146,6 +158,11 @@ impl CallStatus {
             Self::Other(_) => return None,
         })
     }
+
+    /// Whether the call has ended: completed, busy, no-answer, canceled, failed.
+    pub fn is_final(&self) -> bool {
+        self.rank() == Some(4)
+    }
 }
 
 impl fmt::Display for CallStatus {
@@ -168,6 +185,28 @@ mod tests {
         assert!(MessageStatus::Queued.rank() > MessageStatus::Accepted.rank());
         assert_eq!(MessageStatus::parse("weird").rank(), None);
         assert_eq!(MessageStatus::parse("QUEUED").as_str(), "queued");
+    }
+
+    #[test]
+    fn final_statuses_are_the_ends_of_each_lifecycle() {
+        for end in ["delivered", "undelivered", "failed", "canceled", "read"] {
+            assert!(MessageStatus::parse(end).is_final(), "{end}");
+        }
+        for open in [
+            "accepted",
+            "queued",
+            "sending",
+            "sent",
+            "partially_delivered",
+        ] {
+            assert!(!MessageStatus::parse(open).is_final(), "{open}");
+        }
+        for end in ["completed", "busy", "no-answer", "canceled", "failed"] {
+            assert!(CallStatus::parse(end).is_final(), "{end}");
+        }
+        for open in ["queued", "initiated", "ringing", "in-progress"] {
+            assert!(!CallStatus::parse(open).is_final(), "{open}");
+        }
     }
 
     #[test]

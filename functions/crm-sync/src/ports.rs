@@ -32,7 +32,7 @@
 //! trace that the push happened. Claim-first keeps the decision in one conditional write and
 //! leaves a visible `pending` state for an operator.
 
-use crate::update::StatusUpdate;
+use crate::update::{ResourceKind, StatusUpdate};
 use std::future::Future;
 use std::time::Duration;
 
@@ -208,6 +208,24 @@ pub struct LedgerRow {
     /// `pending`, `pushed` or `rejected`.
     pub state: String,
 }
+
+/// A resource whose last status is not final, as a ledger lists it for reconciliation (see
+/// `reconcile`): ledgers keep such rows in an index by when they last changed (DynamoDB: the
+/// sparse global secondary index [`OPEN_INDEX`]; SQLite: a partial index).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenResource {
+    pub sid: String,
+    pub kind: ResourceKind,
+    pub status: String,
+    pub rank: u8,
+    /// When the ledger last moved it forward (milliseconds since the epoch).
+    pub changed_at_ms: i64,
+}
+
+/// The DynamoDB ledger's index of resources that are not final: partition key `open_kind`
+/// (`message` or `call`, present only while the status is not final), sort key
+/// `changed_at_ms`. template.yaml declares it on the ledger table.
+pub const OPEN_INDEX: &str = "open-by-change";
 
 /// The decision every ledger makes, given the current row.
 pub fn decide(current: Option<&LedgerRow>, update: &StatusUpdate) -> LedgerDecision {

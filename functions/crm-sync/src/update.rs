@@ -118,6 +118,17 @@ impl StatusUpdate {
             .unwrap_or(0)
     }
 
+    /// Whether no later status is expected for the resource (docs/twilio.md §5): the ledger
+    /// keeps a resource that is not final where reconciliation looks for stuck ones.
+    pub fn is_final(&self) -> bool {
+        match self.kind {
+            ResourceKind::Message => {
+                twilio_events::status::MessageStatus::parse(&self.status).is_final()
+            }
+            ResourceKind::Call => twilio_events::status::CallStatus::parse(&self.status).is_final(),
+        }
+    }
+
     /// Whether this update moves a resource forward from (`rank`, `time_ms`): a higher rank, or
     /// the same rank and a later event time.
     pub fn is_ahead_of(&self, rank: u8, time_ms: i64) -> bool {

@@ -27,4 +27,4 @@ pub mod service;
 pub mod startup;
 
 pub use config::IngestSettings;
-pub use service::{Ingest, IngestRequest, IngestResponse, ROUTES, Route};
+pub use service::{Admitted, Ingest, IngestRequest, IngestResponse, ROUTES, Route};

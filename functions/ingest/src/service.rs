@@ -238,6 +238,38 @@ impl Refusal<'_> {
     }
 }
 
+/// What the storing path needs to know of where events come from: a request, or a trusted
+/// source of our own ([`Ingest::admit`]).
+struct Origin<'a> {
+    /// Names the request (or batch) in logs and on quarantined items.
+    request_id: &'a str,
+    deadline: Instant,
+    content_type: Option<&'a str>,
+}
+
+impl<'a> Origin<'a> {
+    fn of(request: &IngestRequest<'a>) -> Self {
+        Self {
+            request_id: request.request_id,
+            deadline: request.deadline,
+            content_type: request.content_type,
+        }
+    }
+}
+
+/// What became of events handed to [`Ingest::admit`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Admitted {
+    /// Claimed and put in the stream now.
+    pub stored: usize,
+    /// Stored before (by a delivery, a callback or an earlier run).
+    pub duplicates: usize,
+    /// Being stored by another attempt right now: try again later.
+    pub in_progress: usize,
+    /// Not stored (the dedup store or the stream failed): try again later.
+    pub failed: usize,
+}
+
 /// The claims' times, the same for every claim of one request.
 #[derive(Clone, Copy)]
 struct ClaimTimes {
@@ -431,13 +463,46 @@ where
         let accepted = self.claims_for(events, now, times, request.request_id, metrics);
         let unreadable = self.quarantine_claims_for(rejected, &scope, request, times);
         let summary = self
-            .deduplicate_and_publish(request, accepted, unreadable, metrics)
+            .deduplicate_and_publish(&Origin::of(request), accepted, unreadable, metrics)
             .await;
         let response = summary.into_response();
         if matches!(request.route, Route::InboundMessages) && response.status == 200 {
             return IngestResponse::twiml(&self.settings.inbound_twiml);
         }
         response
+    }
+
+    /// Stores events that come from a trusted source of this project's own rather than from
+    /// an HTTP request (reconciliation with Twilio's REST API, `twilio_events::reconciled`):
+    /// nothing to verify, then the very path a delivery's events take — one claim per fact,
+    /// the stream put, COMPLETED — so that a status read back from the REST API and the same
+    /// status delivered by Twilio are stored once, whichever comes first. `origin` names the
+    /// batch in logs; `deadline` bounds the puts as a request's deadline does.
+    pub async fn admit(
+        &self,
+        events: Vec<CloudEvent<'_>>,
+        origin: &str,
+        deadline: Instant,
+        metrics: &mut Metrics,
+    ) -> Admitted {
+        let now = self.clock.now();
+        metrics.count("Received", events.len());
+        let times = self.claim_times(now, deadline);
+        let accepted = self.claims_for(events, now, times, origin, metrics);
+        let origin = Origin {
+            request_id: origin,
+            deadline,
+            content_type: None,
+        };
+        let summary = self
+            .deduplicate_and_publish(&origin, accepted, Vec::new(), metrics)
+            .await;
+        Admitted {
+            stored: summary.accepted,
+            duplicates: summary.duplicates,
+            in_progress: summary.in_progress,
+            failed: summary.store_failures + summary.publish_failures,
+        }
     }
 
     /// Verifies with the secrets in hand; when that fails in a way a secret not read yet could
@@ -737,7 +802,7 @@ where
 
     async fn deduplicate_and_publish(
         &self,
-        request: &IngestRequest<'_>,
+        request: &Origin<'_>,
         accepted: Vec<Accepted<'_>>,
         unreadable: Vec<Unreadable<'_>>,
         metrics: &mut Metrics,
@@ -887,7 +952,7 @@ where
     /// payload, whether it is kept.
     async fn keep_all(
         &self,
-        request: &IngestRequest<'_>,
+        request: &Origin<'_>,
         items: &[&Unreadable<'_>],
         budget: Instant,
     ) -> Vec<bool> {

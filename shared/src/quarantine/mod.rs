@@ -175,6 +175,12 @@ pub enum QuarantineError {
     },
     #[error("the in-memory quarantine's lock is poisoned (a test panicked while holding it)")]
     Poisoned,
+    /// A core that never quarantines was asked to (see [`NoQuarantine`]).
+    #[error(
+        "item {0} cannot be quarantined: this function has no quarantine (a bug: it only \
+         stores events it built itself)"
+    )]
+    NotConfigured(String),
 }
 
 pub trait Quarantine: Send + Sync {
@@ -190,6 +196,18 @@ impl<T: Quarantine> Quarantine for std::sync::Arc<T> {
         item: QuarantinedItem,
     ) -> impl Future<Output = Result<(), QuarantineError>> + Send {
         (**self).put(item)
+    }
+}
+
+/// The quarantine of a core that never quarantines anything (reconciliation hands ingest's
+/// core only events it built itself): refuses every item, so that a bug shows as a failure
+/// rather than as data kept nowhere.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoQuarantine;
+
+impl Quarantine for NoQuarantine {
+    async fn put(&self, item: QuarantinedItem) -> Result<(), QuarantineError> {
+        Err(QuarantineError::NotConfigured(item.id))
     }
 }
 

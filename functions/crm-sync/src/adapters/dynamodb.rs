@@ -2,13 +2,17 @@
 //!
 //! Attributes: `kind`, `status`, `rank` (N), `event_time_ms` (N), `event_id`, `state`
 //! (`pending`/`pushed`/`rejected`), `updated_at` (RFC 3339), `expires_at` (N, epoch seconds, for
-//! the table's TTL). See [`crate::ports`] for why claim, push, settle.
+//! the table's TTL), `changed_at_ms` (N, when the status last moved forward) and, only while the
+//! status is not final, `open_kind` (the key of the open index, [`OPEN_INDEX`]). See [`crate::ports`] for why claim, push, settle.
 
-use crate::ports::{LedgerDecision, LedgerError, LedgerRow, Settled, StatusLedger, decide};
-use crate::update::StatusUpdate;
+use crate::ports::{
+    LedgerDecision, LedgerError, LedgerRow, OPEN_INDEX, OpenResource, Settled, StatusLedger, decide,
+};
+use crate::update::{ResourceKind, StatusUpdate};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
+use aws_sdk_dynamodb::operation::query::QueryError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::HashMap;
@@ -69,6 +73,16 @@ pub enum DynamoDbError {
         source: SdkError<UpdateItemError>,
     },
     #[error(
+        "DynamoDB Query on table {table}, index {OPEN_INDEX}: {}; check that the table has the \
+         index (template.yaml) and the role's dynamodb:Query permission on it",
+        DisplayErrorContext(.source)
+    )]
+    Query {
+        table: String,
+        #[source]
+        source: SdkError<QueryError>,
+    },
+    #[error(
         "DynamoDB GetItem on table {table}: {}; check the table and the role's \
          dynamodb:GetItem permission",
         DisplayErrorContext(.source)
@@ -113,6 +127,55 @@ impl DynamoStatusLedger {
             })?;
         Ok(out.item().and_then(row_from))
     }
+
+    /// The resources of `kind` that are not final and last changed in `[from_ms, to_ms)`, from
+    /// the open index (eventually consistent: a change of the last second may be missing, and
+    /// is found by the next run).
+    pub async fn open_between(
+        &self,
+        kind: ResourceKind,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<OpenResource>, LedgerError> {
+        let mut found = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(OPEN_INDEX)
+                .key_condition_expression(
+                    "open_kind = :kind AND changed_at_ms BETWEEN :from AND :to",
+                )
+                .expression_attribute_values(":kind", s(kind.as_str()))
+                .expression_attribute_values(":from", n(from_ms))
+                .expression_attribute_values(":to", n(to_ms - 1))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|source| {
+                    LedgerError::unavailable(DynamoDbError::Query {
+                        table: self.table.clone(),
+                        source,
+                    })
+                })?;
+            found.extend(out.items().iter().filter_map(|item| {
+                let row = row_from(item)?;
+                Some(OpenResource {
+                    sid: item.get("sid")?.as_s().ok()?.clone(),
+                    kind,
+                    status: row.status,
+                    rank: row.rank,
+                    changed_at_ms: item.get("changed_at_ms")?.as_n().ok()?.parse().ok()?,
+                })
+            }));
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(found),
+            }
+        }
+    }
 }
 
 impl StatusLedger for DynamoStatusLedger {
@@ -123,10 +186,17 @@ impl StatusLedger for DynamoStatusLedger {
             .update_item()
             .table_name(&self.table)
             .key("sid", s(&update.sid))
-            .update_expression(
+            // A resource that is not final stays in the open index (its `open_kind`) until a
+            // final status removes it from there.
+            .update_expression(if update.is_final() {
                 "SET kind = :kind, #status = :status, #rank = :rank, event_time_ms = :time, \
-                 event_id = :id, #state = :pending, updated_at = :now, expires_at = :expires",
-            )
+                 event_id = :id, #state = :pending, updated_at = :now, expires_at = :expires, \
+                 changed_at_ms = :changed REMOVE open_kind"
+            } else {
+                "SET kind = :kind, #status = :status, #rank = :rank, event_time_ms = :time, \
+                 event_id = :id, #state = :pending, updated_at = :now, expires_at = :expires, \
+                 changed_at_ms = :changed, open_kind = :kind"
+            })
             .condition_expression(CLAIM_CONDITION)
             .expression_attribute_names("#rank", "rank")
             .expression_attribute_names("#state", "state")
@@ -144,6 +214,7 @@ impl StatusLedger for DynamoStatusLedger {
                     .unwrap_or_default()),
             )
             .expression_attribute_values(":expires", n(now.unix_timestamp() + KEEP_SECONDS))
+            .expression_attribute_values(":changed", n(now.unix_timestamp_nanos() / 1_000_000))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;

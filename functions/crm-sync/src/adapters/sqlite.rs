@@ -2,8 +2,10 @@
 //! `<data-dir>/crm-ledger.sqlite3`, one row per resource, the same rule as DynamoDB's
 //! ([`crate::ports::decide`]) applied inside a transaction.
 
-use crate::ports::{LedgerDecision, LedgerError, LedgerRow, Settled, StatusLedger, decide};
-use crate::update::StatusUpdate;
+use crate::ports::{
+    LedgerDecision, LedgerError, LedgerRow, OpenResource, Settled, StatusLedger, decide,
+};
+use crate::update::{ResourceKind, StatusUpdate};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -49,9 +51,56 @@ impl SqliteStatusLedger {
                 updated_at TEXT NOT NULL)",
         )
         .map_err(err)?;
+        // Added with reconciliation: a ledger file from before gets the columns; its rows are
+        // found open once their resource moves again.
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('crm_ledger')")
+            .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())
+            .map_err(err)?;
+        if !columns.iter().any(|c| c == "open_kind") {
+            conn.execute_batch(
+                "ALTER TABLE crm_ledger ADD COLUMN open_kind TEXT;
+                 ALTER TABLE crm_ledger ADD COLUMN changed_at_ms INTEGER;",
+            )
+            .map_err(err)?;
+        }
+        conn.execute_batch(
+            "CREATE INDEX IF NOT EXISTS crm_ledger_open ON crm_ledger (open_kind, changed_at_ms)
+                 WHERE open_kind IS NOT NULL",
+        )
+        .map_err(err)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// The resources of `kind` that are not final and last changed in `[from_ms, to_ms)`.
+    pub fn open_between(
+        &self,
+        kind: ResourceKind,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<OpenResource>, LedgerError> {
+        let conn = self.conn.lock().map_err(|_| LedgerError::Poisoned)?;
+        let mut query = conn
+            .prepare(
+                "SELECT sid, status, rank, changed_at_ms FROM crm_ledger
+                 WHERE open_kind = ?1 AND changed_at_ms >= ?2 AND changed_at_ms < ?3
+                 ORDER BY changed_at_ms",
+            )
+            .map_err(sql_error)?;
+        let rows = query
+            .query_map(rusqlite::params![kind.as_str(), from_ms, to_ms], |r| {
+                Ok(OpenResource {
+                    sid: r.get(0)?,
+                    kind,
+                    status: r.get(1)?,
+                    rank: r.get(2)?,
+                    changed_at_ms: r.get(3)?,
+                })
+            })
+            .map_err(sql_error)?;
+        rows.collect::<Result<_, _>>().map_err(sql_error)
     }
 
     pub fn row(&self, sid: &str) -> Result<Option<LedgerRow>, LedgerError> {
@@ -96,10 +145,12 @@ impl StatusLedger for SqliteStatusLedger {
         let decision = decide(read_row(&tx, &update.sid)?.as_ref(), update);
         if decision == LedgerDecision::Push {
             tx.execute(
-                "INSERT INTO crm_ledger (sid, kind, status, rank, event_time_ms, event_id, state, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)
+                "INSERT INTO crm_ledger (sid, kind, status, rank, event_time_ms, event_id, state,
+                   updated_at, open_kind, changed_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)
                  ON CONFLICT(sid) DO UPDATE SET kind = ?2, status = ?3, rank = ?4, event_time_ms = ?5,
-                   event_id = ?6, state = 'pending', updated_at = ?7",
+                   event_id = ?6, state = 'pending', updated_at = ?7, open_kind = ?8,
+                   changed_at_ms = ?9",
                 rusqlite::params![
                     update.sid,
                     update.kind.as_str(),
@@ -107,7 +158,9 @@ impl StatusLedger for SqliteStatusLedger {
                     update.rank,
                     update.event_time_ms(),
                     update.event_id,
-                    now()
+                    now(),
+                    (!update.is_final()).then(|| update.kind.as_str()),
+                    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
                 ],
             )
             .map_err(sql_error)?;
