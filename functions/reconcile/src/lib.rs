@@ -27,4 +27,4 @@ pub mod ports;
 pub mod processor;
 pub mod startup;
 
-pub use processor::{Reconciler, RunPlan, RunReport};
+pub use processor::{Reconciler, RunPlan, RunReport, StuckLookups, Window};

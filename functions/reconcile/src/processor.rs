@@ -22,11 +22,20 @@ pub struct Window {
     pub until: OffsetDateTime,
 }
 
+/// Which stuck resources (not final in the ledger) a run looks up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StuckLookups {
+    None,
+    /// Those whose age crossed a step since the previous run ([`lookup_windows`]): the schedule.
+    Due,
+    /// Every one last changed in the window: a one-off run after an outage.
+    ChangedIn(Window),
+}
+
 /// What one run does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RunPlan {
-    /// Look up the stuck resources due now ([`lookup_windows`]).
-    pub stuck: bool,
+    pub stuck: StuckLookups,
     /// List the messages sent and calls started in this window, and store what the ledger
     /// lacks.
     pub sweep: Option<Window>,
@@ -160,8 +169,15 @@ impl<L: LedgerView, A: TwilioApi, S: EventStore> Reconciler<L, A, S> {
     ) -> Result<RunReport, ReconcileError> {
         let mut report = RunReport::default();
         let mut ahead: Vec<(Option<String>, Resource)> = Vec::new();
-        if plan.stuck {
-            self.look_up_stuck(now, &mut report, &mut ahead).await?;
+        let now_ms = millis(now);
+        let stuck_windows = match plan.stuck {
+            StuckLookups::None => Vec::new(),
+            StuckLookups::Due => lookup_windows(now_ms, self.settings.every),
+            StuckLookups::ChangedIn(window) => vec![(millis(window.since), millis(window.until))],
+        };
+        if !stuck_windows.is_empty() {
+            self.look_up_stuck(&stuck_windows, &mut report, &mut ahead)
+                .await?;
         }
         if let Some(window) = plan.sweep {
             self.sweep(&window, &mut report, &mut ahead).await?;
@@ -203,13 +219,12 @@ impl<L: LedgerView, A: TwilioApi, S: EventStore> Reconciler<L, A, S> {
 
     async fn look_up_stuck(
         &self,
-        now: OffsetDateTime,
+        windows: &[(i64, i64)],
         report: &mut RunReport,
         ahead: &mut Vec<(Option<String>, Resource)>,
     ) -> Result<(), ReconcileError> {
-        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
         let mut stuck: Vec<OpenResource> = Vec::new();
-        for (from, to) in lookup_windows(now_ms, self.settings.every) {
+        for &(from, to) in windows {
             for kind in KINDS {
                 stuck.extend(self.ledger.open_between(kind, from, to).await?);
             }
@@ -313,6 +328,10 @@ impl<L: LedgerView, A: TwilioApi, S: EventStore> Reconciler<L, A, S> {
             }
         }
     }
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn kind_of(resource: &Resource) -> ResourceKind {

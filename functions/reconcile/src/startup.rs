@@ -6,7 +6,9 @@
 use crate::adapters::twilio_api::{ApiCredentials, TwilioRestClient};
 use crate::config::{Config, CredentialsError, credentials_from_document};
 use crate::ports::{EventStore, LedgerView, TwilioApi};
-use crate::processor::{ReconcileError, Reconciler, RunPlan, RunReport, Window};
+use crate::processor::{
+    ReconcileError, ReconcileSettings, Reconciler, RunPlan, RunReport, StuckLookups, Window,
+};
 use crm_sync::adapters::dynamodb::DynamoStatusLedger;
 use ingest::adapters::dynamodb::DynamoDedupStore;
 use ingest::adapters::kinesis::KinesisPublisher;
@@ -64,16 +66,43 @@ pub async fn aws(
             source,
         })?;
     let api = twilio_client(&config.api_base, credentials)?;
+    let tables = AwsTables {
+        ledger_table: &config.ledger_table,
+        dedup_table: &config.dedup_table,
+        stream_name: &config.stream_name,
+        dedup_window: config.dedup_window,
+    };
+    Ok(on_aws(sdk, &tables, api, config.settings.clone()))
+}
+
+/// Where the run reads and writes on AWS.
+#[derive(Clone, Copy, Debug)]
+pub struct AwsTables<'a> {
+    pub ledger_table: &'a str,
+    pub dedup_table: &'a str,
+    pub stream_name: &'a str,
+    pub dedup_window: Duration,
+}
+
+/// The run on crm-sync's DynamoDB ledger and ingest's core on DynamoDB and Kinesis (the Lambda,
+/// and `twilio-events reconcile --backend aws`).
+pub fn on_aws(
+    sdk: &aws_config::SdkConfig,
+    tables: &AwsTables<'_>,
+    api: TwilioRestClient,
+    settings: ReconcileSettings,
+) -> AwsReconciler {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let store = Arc::new(Ingest::new(
-        store_settings(config.dedup_window),
+        store_settings(tables.dedup_window),
         Verifier::new(SecretSet::new()),
-        DynamoDedupStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.dedup_table),
-        KinesisPublisher::new(aws_sdk_kinesis::Client::new(sdk), &config.stream_name),
+        DynamoDedupStore::new(dynamodb.clone(), tables.dedup_table),
+        KinesisPublisher::new(aws_sdk_kinesis::Client::new(sdk), tables.stream_name),
         NoQuarantine,
         NoMetrics,
     ));
-    let ledger = DynamoStatusLedger::new(aws_sdk_dynamodb::Client::new(sdk), &config.ledger_table);
-    Ok(Reconciler::new(ledger, api, store, config.settings.clone()))
+    let ledger = DynamoStatusLedger::new(dynamodb, tables.ledger_table);
+    Reconciler::new(ledger, api, store, settings)
 }
 
 /// The REST API client for `base`.
@@ -87,12 +116,21 @@ pub fn twilio_client(
 /// The scheduled run's plan at `now`: the stuck lookups, and (with the sweep) the window of one
 /// period that ended `sweep_lag` ago — late enough that Twilio's own delivery had its chance.
 pub fn scheduled_plan(config: &Config, now: OffsetDateTime) -> RunPlan {
-    let until = now - config.sweep_lag;
+    scheduled(
+        config.settings.every,
+        config.sweep.then_some(config.sweep_lag),
+        now,
+    )
+}
+
+/// The plan of a run at `now` when runs happen `every`: the stuck lookups due, and with a
+/// `sweep_lag`, the sweep of the period that ended that long ago.
+pub fn scheduled(every: Duration, sweep_lag: Option<Duration>, now: OffsetDateTime) -> RunPlan {
     RunPlan {
-        stuck: true,
-        sweep: config.sweep.then(|| Window {
-            since: until - config.settings.every,
-            until,
+        stuck: StuckLookups::Due,
+        sweep: sweep_lag.map(|lag| Window {
+            since: now - lag - every,
+            until: now - lag,
         }),
         dry_run: false,
     }

@@ -37,6 +37,9 @@ enum Command {
     /// Re-drive a consumer function (crm-sync, quota-alert, any ARN) with what a Kinesis stream
     /// holds from a point in time, in Kinesis-shaped batches.
     Replay(commands::replay::ReplayArgs),
+    /// Look up a window's messages and calls in Twilio's REST API and store the statuses the
+    /// stream never received.
+    Reconcile(commands::reconcile::ReconcileArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Setup(args) => commands::setup::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Replay(args) => commands::replay::run(args),
+        Command::Reconcile(args) => commands::reconcile::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

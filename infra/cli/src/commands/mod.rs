@@ -2,6 +2,7 @@
 
 pub mod duration;
 pub mod parse;
+pub mod reconcile;
 pub mod replay;
 pub mod serve;
 pub mod setup;

@@ -35,6 +35,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Consumer(#[from] ConsumerStartError),
+    #[error("cannot start reconciling with Twilio's REST API")]
+    Reconcile(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ServeError {
@@ -42,7 +44,7 @@ impl ServeError {
         match self {
             Self::Listen { .. } | Self::DataDir { .. } => true,
             Self::Consumer(e) => e.is_usage(),
-            Self::Runtime(_) | Self::Store { .. } => false,
+            Self::Runtime(_) | Self::Store { .. } | Self::Reconcile(_) => false,
         }
     }
 }

@@ -5,10 +5,12 @@
 mod body;
 pub mod consumers;
 mod error;
+mod reconciling;
 mod server;
 mod summary;
 
 use super::duration::parse_timeout;
+use super::reconcile::RestApiArgs;
 use crate::commands::{CliError, Outcome};
 use crate::secrets::SecretArgs;
 use axum::Router;
@@ -99,6 +101,13 @@ pub struct ServeArgs {
     verbose: bool,
     #[command(flatten)]
     secrets: SecretArgs,
+    /// Twilio's REST API credentials: with them (the embedded store only), `serve` reconciles
+    /// with the REST API on a timer, as the deployed `reconcile` function does.
+    #[command(flatten)]
+    rest_api: RestApiArgs,
+    /// With REST API credentials: how often to reconcile (the first run is at start).
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_timeout)]
+    reconcile_every: Duration,
 }
 
 pub fn run(args: ServeArgs) -> Result<Outcome, CliError> {
@@ -120,6 +129,10 @@ async fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
         .try_init();
 
     let (secrets, secrets_file) = args.secrets.load()?;
+    let rest_credentials = args
+        .rest_api
+        .credentials(&args.secrets.auth_tokens)
+        .map_err(CliError::usage)?;
     let verifier = Verifier::new(secrets);
     let addr = SocketAddr::new(args.host, args.port);
     let listen_error = |source| ServeError::Listen { addr, source };
@@ -197,8 +210,21 @@ async fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
                 .await
                 .map_err(ServeError::from)?;
             let ingest = ingest::startup::with_secret_file(ingest, secrets_file);
+            let reconciling = match rest_credentials {
+                Some(credentials) => Some(reconciling::spawn(
+                    &args.data_dir,
+                    &args.rest_api.api_base,
+                    credentials,
+                    args.reconcile_every,
+                    Arc::clone(&ingest),
+                )?),
+                None => None,
+            };
             serve_http(listener, ingest, summary, limits).await;
             consumers.abort_all();
+            if let Some(task) = reconciling {
+                task.abort();
+            }
         }
         Backend::Aws => {
             let aws = aws_config::load_from_env().await;
