@@ -171,6 +171,51 @@ pub trait EventStore: Send + Sync {
     ) -> impl Future<Output = Admitted> + Send;
 }
 
+impl<T: LedgerView> LedgerView for std::sync::Arc<T> {
+    fn open_between(
+        &self,
+        kind: ResourceKind,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> impl Future<Output = Result<Vec<OpenResource>, LedgerError>> + Send {
+        (**self).open_between(kind, from_ms, to_ms)
+    }
+
+    fn known(&self, sid: &str) -> impl Future<Output = Result<Option<Known>, LedgerError>> + Send {
+        (**self).known(sid)
+    }
+}
+
+impl<T: TwilioApi> TwilioApi for std::sync::Arc<T> {
+    fn fetch(
+        &self,
+        kind: ResourceKind,
+        sid: &str,
+    ) -> impl Future<Output = Result<Fetched, TwilioApiError>> + Send {
+        (**self).fetch(kind, sid)
+    }
+
+    fn list(
+        &self,
+        kind: ResourceKind,
+        window: &Window,
+        page: Option<&str>,
+    ) -> impl Future<Output = Result<ResourcePage, TwilioApiError>> + Send {
+        (**self).list(kind, window, page)
+    }
+}
+
+impl<T: EventStore> EventStore for std::sync::Arc<T> {
+    fn store(
+        &self,
+        events: Vec<CloudEvent<'static>>,
+        deadline: Instant,
+        metrics: &mut Metrics,
+    ) -> impl Future<Output = Admitted> + Send {
+        (**self).store(events, deadline, metrics)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,6 @@
 use crate::ports::{Admitted, EventStore};
 use ingest::Ingest;
 use ingest::ports::{Clock, DedupStore, EventPublisher};
-use std::sync::Arc;
 use std::time::Instant;
 use twilio_events::CloudEvent;
 use twilio_events::metrics::{Metrics, MetricsSink};
@@ -14,7 +13,7 @@ use twilio_events::quarantine::Quarantine;
 /// The name reconciled batches carry in ingest's logs.
 const ORIGIN: &str = "reconcile";
 
-impl<D, P, Q, M, C> EventStore for Arc<Ingest<D, P, Q, M, C>>
+impl<D, P, Q, M, C> EventStore for Ingest<D, P, Q, M, C>
 where
     D: DedupStore,
     P: EventPublisher,

@@ -27,9 +27,7 @@ impl LedgerView for DynamoStatusLedger {
 mod sqlite {
     use super::*;
     use crm_sync::adapters::sqlite::SqliteStatusLedger;
-    use std::sync::Arc;
-
-    impl LedgerView for Arc<SqliteStatusLedger> {
+    impl LedgerView for SqliteStatusLedger {
         async fn open_between(
             &self,
             kind: ResourceKind,
