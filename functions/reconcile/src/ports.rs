@@ -12,7 +12,6 @@ use crate::processor::Window;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use twilio_events::CloudEvent;
-use twilio_events::metrics::Metrics;
 
 pub use crm_sync::ports::{LedgerError, OpenResource};
 pub use crm_sync::update::ResourceKind;
@@ -123,6 +122,9 @@ pub enum TwilioApiError {
         #[source]
         source: reqwest::Error,
     },
+    /// A list whose `next_page_uri` names a page it already gave: paging on would never end.
+    #[error("Twilio's REST API gave the page {uri} twice; the sweep stops there")]
+    PageLoop { uri: String },
     /// An answer that is not what the API describes.
     #[error("Twilio's REST API answered {path} with a body this version cannot read: {source}")]
     Unreadable {
@@ -167,7 +169,6 @@ pub trait EventStore: Send + Sync {
         &self,
         events: Vec<CloudEvent<'static>>,
         deadline: Instant,
-        metrics: &mut Metrics,
     ) -> impl Future<Output = Admitted> + Send;
 }
 
@@ -210,9 +211,8 @@ impl<T: EventStore> EventStore for std::sync::Arc<T> {
         &self,
         events: Vec<CloudEvent<'static>>,
         deadline: Instant,
-        metrics: &mut Metrics,
     ) -> impl Future<Output = Admitted> + Send {
-        (**self).store(events, deadline, metrics)
+        (**self).store(events, deadline)
     }
 }
 

@@ -165,7 +165,6 @@ impl<L: LedgerView, A: TwilioApi, S: EventStore> Reconciler<L, A, S> {
         plan: RunPlan,
         now: OffsetDateTime,
         deadline: Instant,
-        metrics: &mut Metrics,
     ) -> Result<RunReport, ReconcileError> {
         let mut report = RunReport::default();
         let mut ahead: Vec<(Option<String>, Resource)> = Vec::new();
@@ -210,7 +209,7 @@ impl<L: LedgerView, A: TwilioApi, S: EventStore> Reconciler<L, A, S> {
         if plan.dry_run || events.is_empty() {
             return Ok(report);
         }
-        let admitted = self.store.store(events, deadline, metrics).await;
+        let admitted = self.store.store(events, deadline).await;
         report.stored = admitted.stored;
         report.already_stored = admitted.duplicates;
         report.not_stored += admitted.in_progress + admitted.failed;
@@ -272,6 +271,7 @@ impl<L: LedgerView, A: TwilioApi, S: EventStore> Reconciler<L, A, S> {
     ) -> Result<(), ReconcileError> {
         for kind in KINDS {
             let mut page: Option<String> = None;
+            let mut pages_seen = std::collections::HashSet::new();
             loop {
                 let listed = self
                     .with_retries(|| self.api.list(kind, window, page.as_deref()))
@@ -294,6 +294,12 @@ impl<L: LedgerView, A: TwilioApi, S: EventStore> Reconciler<L, A, S> {
                     }
                 }
                 match listed.next_page {
+                    Some(next) if !pages_seen.insert(next.clone()) => {
+                        return Err(ReconcileError::Sweep {
+                            kind: kind.as_str(),
+                            source: TwilioApiError::PageLoop { uri: next },
+                        });
+                    }
                     Some(next) => page = Some(next),
                     None => break,
                 }

@@ -158,8 +158,7 @@ pub async fn run_and_report<L: LedgerView, A: TwilioApi, S: EventStore>(
     now: OffsetDateTime,
     deadline: Instant,
 ) -> Result<RunReport, ReconcileError> {
-    let mut metrics = Metrics::new("reconcile");
-    let report = reconciler.run(plan, now, deadline, &mut metrics).await?;
+    let report = reconciler.run(plan, now, deadline).await?;
     tracing::info!(
         looked_up = report.looked_up,
         listed = report.listed,
@@ -172,7 +171,7 @@ pub async fn run_and_report<L: LedgerView, A: TwilioApi, S: EventStore>(
         gave_up = report.gave_up,
         "reconciled"
     );
-    report.publish(&StdoutSink, metrics);
+    report.publish(&StdoutSink, Metrics::new("reconcile"));
     Ok(report)
 }
 

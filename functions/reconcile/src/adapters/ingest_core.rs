@@ -21,16 +21,14 @@ where
     M: MetricsSink,
     C: Clock,
 {
-    async fn store(
-        &self,
-        events: Vec<CloudEvent<'static>>,
-        deadline: Instant,
-        metrics: &mut Metrics,
-    ) -> Admitted {
+    async fn store(&self, events: Vec<CloudEvent<'static>>, deadline: Instant) -> Admitted {
+        // The core's own counts (Received, Accepted…) stay out of the function's metrics: the
+        // run publishes its own, and each metric name is a billed custom metric.
+        let mut metrics = Metrics::new(ORIGIN);
         let mut total = Admitted::default();
         // At most one stream put's worth at a time, so the claims' lease fits each put.
         for chunk in chunks(events, ingest::ports::MAX_RECORDS_PER_PUT) {
-            let admitted = self.admit(chunk, ORIGIN, deadline, metrics).await;
+            let admitted = self.admit(chunk, ORIGIN, deadline, &mut metrics).await;
             total.stored += admitted.stored;
             total.duplicates += admitted.duplicates;
             total.in_progress += admitted.in_progress;

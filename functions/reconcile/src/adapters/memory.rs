@@ -9,7 +9,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use twilio_events::CloudEvent;
-use twilio_events::metrics::Metrics;
 
 /// A ledger: rows by SID.
 #[derive(Debug, Default)]
@@ -180,12 +179,7 @@ impl MemoryStore {
 }
 
 impl EventStore for MemoryStore {
-    async fn store(
-        &self,
-        events: Vec<CloudEvent<'static>>,
-        _deadline: Instant,
-        _metrics: &mut Metrics,
-    ) -> Admitted {
+    async fn store(&self, events: Vec<CloudEvent<'static>>, _deadline: Instant) -> Admitted {
         let mut admitted = Admitted::default();
         let (Ok(mut keys), Ok(mut stored)) = (self.keys.lock(), self.events.lock()) else {
             admitted.failed = events.len();

@@ -159,6 +159,14 @@ fn error_detail(body: &[u8]) -> String {
     }
 }
 
+/// The path and query of `uri` (unchanged when it has no scheme and host).
+fn relative(uri: &str) -> &str {
+    match uri.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => uri,
+    }
+}
+
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)
         .format(&Rfc3339)
@@ -207,7 +215,9 @@ impl TwilioApi for TwilioRestClient {
     ) -> Result<ResourcePage, TwilioApiError> {
         // The next page's URI carries the filters and the page token already.
         let (path, query) = match page {
-            Some(next) => (next.to_owned(), Vec::new()),
+            // Twilio gives it relative to the API root; an absolute one is taken by its path,
+            // so that a proxy or mock given as the base stays in the way.
+            Some(next) => (relative(next).to_owned(), Vec::new()),
             None => {
                 // `DateSent>` = on or after, `DateSent<` = on or before (Twilio's inequality
                 // parameters); messages not sent yet have no DateSent and are not listed.
@@ -269,6 +279,13 @@ mod tests {
         let shown = format!("{:?}", TwilioRestClient::new(DEFAULT_API_BASE, c).unwrap());
         assert!(!shown.contains("very-secret-value"), "{shown}");
         assert!(shown.contains("SK456"));
+    }
+
+    #[test]
+    fn a_next_page_is_followed_on_the_base_given() {
+        let next = "/2010-04-01/Accounts/AC1/Messages.json?PageSize=2&Page=1&PageToken=PA1";
+        assert_eq!(relative(next), next);
+        assert_eq!(relative(&format!("https://api.twilio.com{next}")), next);
     }
 
     #[test]

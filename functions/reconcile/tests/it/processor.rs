@@ -8,7 +8,6 @@ use reconcile::{Reconciler, RunPlan, StuckLookups, Window};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use twilio_events::metrics::Metrics;
 
 const ACCOUNT: &str = "AC6efc9b5850127eaea3c1e8dea35cdf4a";
 
@@ -75,14 +74,9 @@ const DUE: RunPlan = RunPlan {
 };
 
 async fn run(r: &Run, plan: RunPlan) -> reconcile::RunReport {
-    r.run(
-        plan,
-        now(),
-        Instant::now() + Duration::from_secs(5),
-        &mut Metrics::new("t"),
-    )
-    .await
-    .unwrap()
+    r.run(plan, now(), Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap()
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -173,12 +167,7 @@ async fn refused_credentials_stop_the_run() {
     api.fail_first(&sid(1), &[401]);
     let (r, _, store) = reconciler(ledger, api);
     let error = r
-        .run(
-            DUE,
-            now(),
-            Instant::now() + Duration::from_secs(5),
-            &mut Metrics::new("t"),
-        )
+        .run(DUE, now(), Instant::now() + Duration::from_secs(5))
         .await
         .unwrap_err();
     assert!(matches!(error, ReconcileError::Unauthorized(_)), "{error}");

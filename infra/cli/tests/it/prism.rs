@@ -1,7 +1,7 @@
 //! Stoplight Prism serving one of Twilio's own OpenAPI descriptions ([`Description`]: the
-//! Events API's or the Messaging API's, in tests/fixtures/twilio/openapi/, from
-//! twilio/twilio-oai), so that what `setup` sends is checked by something this project did not
-//! write.
+//! Events API's, the Messaging API's or the 2010-04-01 REST API's, in
+//! tests/fixtures/twilio/openapi/, from twilio/twilio-oai), so that what `setup` and `reconcile`
+//! send is checked by something this project did not write.
 //!
 //! Two modes: [`Prism::mock`] answers from the description alone (its examples) and refuses a
 //! request that breaks it with 422; [`Prism::proxy`] forwards every call to an upstream (the
@@ -29,13 +29,15 @@ use std::time::{Duration, Instant};
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Which of Twilio's OpenAPI descriptions (copied into tests/fixtures/twilio/openapi/) Prism
-/// serves. Each describes its paths below `/v1`.
+/// serves.
 #[derive(Clone, Copy, Debug)]
 pub enum Description {
     /// `twilio_events_v1.json`: `events.twilio.com`.
     EventsV1,
     /// `twilio_messaging_v1.json`: `messaging.twilio.com`.
     MessagingV1,
+    /// `twilio_api_v2010.json`: `api.twilio.com`, paths below `/2010-04-01`.
+    ApiV2010,
 }
 
 impl Description {
@@ -43,10 +45,20 @@ impl Description {
         let file = match self {
             Self::EventsV1 => "twilio_events_v1.json",
             Self::MessagingV1 => "twilio_messaging_v1.json",
+            Self::ApiV2010 => "twilio_api_v2010.json",
         };
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests/fixtures/twilio/openapi")
             .join(file)
+    }
+
+    /// What the API root a client is given ends with.
+    fn root(self) -> &'static str {
+        match self {
+            Self::EventsV1 | Self::MessagingV1 => "/v1",
+            // Clients of api.twilio.com are given the host; paths carry /2010-04-01.
+            Self::ApiV2010 => "",
+        }
     }
 }
 
@@ -92,7 +104,7 @@ impl Prism {
         let mut prism = Self {
             child,
             log,
-            base: format!("http://127.0.0.1:{port}/v1"),
+            base: format!("http://127.0.0.1:{port}{}", description.root()),
         };
         prism.wait_until_listening();
         prism

@@ -151,6 +151,10 @@ pub struct ReconcileArgs {
     /// Requests to Twilio in flight at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
     concurrency: usize,
+    /// Only look up the resources the ledger holds at a status that is not final; do not list
+    /// the window's messages and calls.
+    #[arg(long)]
+    no_sweep: bool,
     /// List what would be stored; store nothing.
     #[arg(long)]
     dry_run: bool,
@@ -221,7 +225,7 @@ async fn run_window(
     };
     let plan = RunPlan {
         stuck: StuckLookups::ChangedIn(window),
-        sweep: Some(window),
+        sweep: (!args.no_sweep).then_some(window),
         dry_run: args.dry_run,
     };
     match args.backend {
@@ -261,9 +265,8 @@ async fn run_plan<L: LedgerView, A: TwilioApi, S: EventStore>(
     plan: RunPlan,
 ) -> Result<RunReport, ReconcileCommandError> {
     let now = OffsetDateTime::now_utc();
-    let mut metrics = twilio_events::metrics::Metrics::new("reconcile");
     Ok(reconciler
-        .run(plan, now, Instant::now() + PUT_DEADLINE, &mut metrics)
+        .run(plan, now, Instant::now() + PUT_DEADLINE)
         .await?)
 }
 

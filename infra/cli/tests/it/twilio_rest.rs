@@ -1,0 +1,256 @@
+//! A scripted fake of Twilio's REST API (2010-04-01 Messages and Calls) for exact scenarios:
+//! an HTTP server on 127.0.0.1 holding messages as the API shows them (the fields and formats of
+//! twilio/twilio-oai's spec/json/twilio_api_v2010.json: RFC 2822 dates, lowercase statuses),
+//! answering `GET …/Messages/{Sid}.json`, `GET …/Messages.json` (the `DateSent>`/`DateSent<`
+//! filters, pages through `next_page_uri`) and `GET …/Calls.json`, with HTTP Basic auth, 429s
+//! scripted per SID, 404 for what it does not hold, and every request recorded.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+use time::format_description::well_known::{Rfc2822, Rfc3339};
+
+pub const ACCOUNT: &str = twilio_events_testkit::events::ACCOUNT_SID;
+pub const TOKEN: &str = "reconcile-test-auth-token-0123456";
+
+#[derive(Default)]
+struct State_ {
+    messages: BTreeMap<String, Value>,
+    /// 429s still to answer, per SID.
+    throttle: HashMap<String, u32>,
+    requests: Vec<String>,
+    page_size: usize,
+}
+
+type Shared = Arc<Mutex<State_>>;
+
+pub struct RestFake {
+    state: Shared,
+    /// The API root (`--api-base`).
+    pub base: String,
+}
+
+/// A message as the REST API shows it.
+pub fn message_json(
+    sid: &str,
+    status: &str,
+    sent: OffsetDateTime,
+    updated: OffsetDateTime,
+) -> Value {
+    let date = |t: OffsetDateTime| t.format(&Rfc2822).unwrap();
+    let failed = matches!(status, "failed" | "undelivered");
+    json!({
+        "account_sid": ACCOUNT,
+        "api_version": "2010-04-01",
+        "body": "Your code is 123456",
+        "date_created": date(sent),
+        "date_sent": date(sent),
+        "date_updated": date(updated),
+        "direction": "outbound-api",
+        "error_code": if failed { json!(30003) } else { Value::Null },
+        "error_message": if failed { json!("Unreachable destination handset") } else { Value::Null },
+        "from": "+15550001111",
+        "messaging_service_sid": null,
+        "num_media": "0",
+        "num_segments": "1",
+        "price": null,
+        "price_unit": "USD",
+        "sid": sid,
+        "status": status,
+        "subresource_uris": {"media": format!("/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}/Media.json")},
+        "to": "+15550002222",
+        "uri": format!("/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json"),
+    })
+}
+
+impl RestFake {
+    pub fn start(messages: impl IntoIterator<Item = Value>, page_size: usize) -> Self {
+        let state = Arc::new(Mutex::new(State_ {
+            messages: messages
+                .into_iter()
+                .map(|m| (m["sid"].as_str().unwrap().to_owned(), m))
+                .collect(),
+            page_size,
+            ..State_::default()
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&state));
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        Self {
+            state,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Answer the next `times` requests for `sid` with 429.
+    pub fn throttle(&self, sid: &str, times: u32) {
+        self.state
+            .lock()
+            .unwrap()
+            .throttle
+            .insert(sid.to_owned(), times);
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn forget_requests(&self) {
+        self.state.lock().unwrap().requests.clear();
+    }
+}
+
+fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        json!({"code": code, "message": message, "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status.as_u16()}).to_string(),
+    )
+        .into_response()
+}
+
+fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+    form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+async fn handle(State(state): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}"))
+    );
+    let mut fake = state.lock().unwrap();
+    fake.requests.push(uri.to_string());
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    let prefix = format!("/2010-04-01/Accounts/{ACCOUNT}/");
+    let Some(rest) = uri.path().strip_prefix(&prefix) else {
+        return twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        );
+    };
+    match rest.split('/').collect::<Vec<_>>().as_slice() {
+        ["Messages.json"] => list_messages(&fake, &uri),
+        ["Calls.json"] => {
+            let page = json!({"calls": [], "next_page_uri": null, "page": 0, "page_size": fake.page_size,
+                "start": 0, "end": 0, "first_page_uri": uri.to_string(), "previous_page_uri": null, "uri": uri.to_string()});
+            (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                page.to_string(),
+            )
+                .into_response()
+        }
+        ["Messages", file] => {
+            let sid = file.trim_end_matches(".json").to_owned();
+            if let Some(left) = fake.throttle.get_mut(&sid).filter(|n| **n > 0) {
+                *left -= 1;
+                let mut response =
+                    twilio_error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests");
+                response
+                    .headers_mut()
+                    .insert("retry-after", "1".parse().unwrap());
+                return response;
+            }
+            match fake.messages.get(&sid) {
+                Some(m) => (
+                    StatusCode::OK,
+                    [("content-type", "application/json")],
+                    m.to_string(),
+                )
+                    .into_response(),
+                None => twilio_error(
+                    StatusCode::NOT_FOUND,
+                    20404,
+                    "The requested resource was not found",
+                ),
+            }
+        }
+        _ => twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        ),
+    }
+}
+
+/// `DateSent>` (on or after) and `DateSent<` (on or before), `Page`/`PageToken` as Twilio pages.
+fn list_messages(fake: &State_, uri: &Uri) -> Response {
+    let query = query_pairs(uri);
+    let get = |k: &str| {
+        query
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let time = |k: &str| get(k).map(|v| OffsetDateTime::parse(&v, &Rfc3339));
+    let (after, before) = match (time("DateSent>"), time("DateSent<")) {
+        (Some(Ok(a)), Some(Ok(b))) => (a, b),
+        _ => {
+            return twilio_error(
+                StatusCode::BAD_REQUEST,
+                20001,
+                "DateSent> and DateSent< must be ISO 8601 times",
+            );
+        }
+    };
+    let page: usize = get("Page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let size = get("PageSize")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(50)
+        .min(fake.page_size);
+    let matching: Vec<&Value> = fake
+        .messages
+        .values()
+        .filter(|m| {
+            let sent = OffsetDateTime::parse(m["date_sent"].as_str().unwrap(), &Rfc2822).unwrap();
+            sent >= after && sent <= before
+        })
+        .collect();
+    let start = page * size;
+    let items: Vec<&Value> = matching.iter().skip(start).take(size).copied().collect();
+    let more = start + items.len() < matching.len();
+    let path = uri.path();
+    let filters = format!(
+        "DateSent%3E={}&DateSent%3C={}&PageSize={size}",
+        form_urlencoded::byte_serialize(get("DateSent>").unwrap().as_bytes()).collect::<String>(),
+        form_urlencoded::byte_serialize(get("DateSent<").unwrap().as_bytes()).collect::<String>(),
+    );
+    let body = json!({
+        "messages": items,
+        "next_page_uri": if more { json!(format!("{path}?{filters}&Page={}&PageToken=PA{}", page + 1, start + size)) } else { Value::Null },
+        "previous_page_uri": null,
+        "first_page_uri": format!("{path}?{filters}&Page=0"),
+        "page": page, "page_size": size, "start": start, "end": start + items.len(),
+        "uri": uri.to_string(),
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
