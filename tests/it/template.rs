@@ -125,10 +125,11 @@ fn function_property(id: &str, name: &str) -> &'static Value {
         .unwrap_or_else(|| panic!("{id}: no {name}, neither on the function nor in Globals"))
 }
 
-const FUNCTIONS: [(&str, &str, &str); 3] = [
+const FUNCTIONS: [(&str, &str, &str); 4] = [
     ("IngestFunction", "ingest", "functions/ingest"),
     ("CrmSyncFunction", "crm-sync", "functions/crm-sync"),
     ("QuotaAlertFunction", "quota-alert", "functions/quota-alert"),
+    ("ReconcileFunction", "reconcile", "functions/reconcile"),
 ];
 
 #[test]
@@ -574,6 +575,20 @@ const ALARMS: &[(&str, &str, &str, &str, Option<&str>)] = &[
         "Errors",
         "FunctionName",
         None,
+    ),
+    (
+        "ReconcileErrorsAlarm",
+        "AWS/Lambda",
+        "Errors",
+        "FunctionName",
+        None,
+    ),
+    (
+        "ReconcileRepairedAlarm",
+        "TwilioEvents",
+        "Repaired",
+        "Service",
+        Some("reconcile"),
     ),
 ];
 
@@ -1206,7 +1221,24 @@ const CRM_SYNC_ONLY: &[&str] = &[
 
 #[test]
 fn what_only_crm_sync_uses_exists_only_with_crm_sync() {
-    let with_crm = |v: &Value| try_at(v, &["Condition"]).map(text).as_deref() == Some("HasCrm");
+    // HasCrm, or a condition that implies it (reconcile's HasReconcile: !And [HasCrm, …]).
+    let implies_crm = |condition: &str| {
+        condition == "HasCrm"
+            || try_at(template(), &["Conditions", condition])
+                .and_then(|c| tagged(c, "And", "Fn::And"))
+                .and_then(Value::as_sequence)
+                .is_some_and(|terms| {
+                    terms.iter().any(|t| {
+                        tagged(t, "Condition", "Condition").map(text).as_deref() == Some("HasCrm")
+                            || try_at(t, &["Condition"]).map(text).as_deref() == Some("HasCrm")
+                    })
+                })
+    };
+    let with_crm = |v: &Value| {
+        try_at(v, &["Condition"])
+            .map(text)
+            .is_some_and(|c| implies_crm(&c))
+    };
     for id in CRM_SYNC_ONLY {
         assert!(with_crm(resource(id)), "{id}: Condition: HasCrm");
     }
@@ -1569,4 +1601,85 @@ fn every_function_that_quarantines_may_write_only_under_the_buckets_quarantine_p
             .unwrap_or_default();
         assert_eq!(resource, "${QuarantineBucket.Arn}/quarantine/*", "{id}");
     }
+}
+
+#[test]
+fn reconcile_runs_on_its_schedule_reads_the_open_index_and_writes_only_through_ingests_path() {
+    // The ledger's sparse index, with the keys and attributes crm-sync writes and reconcile
+    // queries (crm_sync::ports::OPEN_INDEX).
+    let index = at(props("LedgerTable"), &["GlobalSecondaryIndexes"])
+        .as_sequence()
+        .expect("GlobalSecondaryIndexes")
+        .iter()
+        .find(|i| text(at(i, &["IndexName"])) == "open-by-change")
+        .expect("the open-by-change index");
+    let keys: Vec<(String, String)> = at(index, &["KeySchema"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| (text(at(k, &["AttributeName"])), text(at(k, &["KeyType"]))))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("open_kind".to_owned(), "HASH".to_owned()),
+            ("changed_at_ms".to_owned(), "RANGE".to_owned())
+        ]
+    );
+    let projected: BTreeSet<String> = listed(at(index, &["Projection", "NonKeyAttributes"]))
+        .into_iter()
+        .map(text)
+        .collect();
+    for needed in ["status", "rank", "event_id"] {
+        assert!(projected.contains(needed), "{needed} not projected");
+    }
+    // Deployed only with crm-sync (its ledger) and credentials; on its own schedule, the period
+    // it is told.
+    assert_eq!(
+        text(at(resource("ReconcileFunction"), &["Condition"])),
+        "HasReconcile"
+    );
+    let schedule = at(props("ReconcileFunction"), &["Events", "Schedule"]);
+    assert_eq!(text(at(schedule, &["Type"])), "Schedule");
+    let rate = at(schedule, &["Properties", "Schedule"]);
+    let rate = text(tagged(rate, "!Sub", "Fn::Sub").unwrap_or(rate));
+    assert_eq!(rate, "rate(${ReconcileEveryMinutes} minutes)");
+    let env = env("ReconcileFunction");
+    assert!(is_ref_to(
+        at(env, &["RECONCILE_EVERY_MINUTES"]),
+        "ReconcileEveryMinutes"
+    ));
+    assert!(is_ref_to(
+        at(env, &["TWILIO_API_SECRET_ARN"]),
+        "TwilioApiSecretArn"
+    ));
+    assert!(is_ref_to(at(env, &["LEDGER_TABLE"]), "LedgerTable"));
+    assert!(is_ref_to(at(env, &["DEDUP_TABLE"]), "DedupTable"));
+    assert!(is_ref_to(at(env, &["STREAM_NAME"]), "EventStream"));
+    // What it may do: read the ledger, claim in the dedup table, put to the stream, read its
+    // secret. Nothing else.
+    let actions: BTreeSet<String> = statements("ReconcileFunction")
+        .into_iter()
+        .flat_map(|s| listed(at(s, &["Action"])))
+        .map(text)
+        .collect();
+    let expected: BTreeSet<String> = [
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "kinesis:PutRecords",
+        "secretsmanager:GetSecretValue",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(actions, expected);
+    assert_eq!(
+        text(at(
+            props("ReconcileFunction"),
+            &["EventInvokeConfig", "MaximumRetryAttempts"]
+        )),
+        "0"
+    );
 }
