@@ -81,6 +81,58 @@ pub async fn create_dedup_table(client: &aws_sdk_dynamodb::Client, name: &str) {
         });
 }
 
+/// crm-sync's status ledger as template.yaml defines it: string key `sid`, on demand, and the
+/// sparse index `open-by-change` (`open_kind`, `changed_at_ms`) reconcile queries.
+pub async fn create_ledger_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection, ProjectionType};
+    let attribute = |name: &str, kind: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+            .unwrap()
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("sid", ScalarAttributeType::S))
+        .attribute_definitions(attribute("open_kind", ScalarAttributeType::S))
+        .attribute_definitions(attribute("changed_at_ms", ScalarAttributeType::N))
+        .key_schema(key("sid", KeyType::Hash))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("open-by-change")
+                .key_schema(key("open_kind", KeyType::Hash))
+                .key_schema(key("changed_at_ms", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes("status")
+                        .non_key_attributes("rank")
+                        .non_key_attributes("event_id")
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "create table {name}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            )
+        });
+}
+
 /// A stream with `shards` shards, once ACTIVE.
 pub async fn create_stream(client: &aws_sdk_kinesis::Client, name: &str, shards: i32) {
     client

@@ -90,3 +90,45 @@ async fn a_pending_claim_left_by_a_crash_is_claimed_again_by_its_own_event_only(
         "rejected"
     );
 }
+
+#[tokio::test]
+async fn the_open_index_lists_a_resource_until_its_status_is_final() {
+    // GIVEN a message claimed at sent, and another claimed at sent then delivered
+    let ledger = ledger().await;
+    let before = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - 1_000;
+    let mut open = update("sent", 4, 1);
+    open.sid = "SM00000000000000000000000000000001".into();
+    let mut closed = update("sent", 4, 1);
+    closed.sid = "SM00000000000000000000000000000002".into();
+    ledger.claim(&open).await.unwrap();
+    ledger.claim(&closed).await.unwrap();
+    let mut delivered = update("delivered", 6, 2);
+    delivered.sid = closed.sid.clone();
+    ledger.claim(&delivered).await.unwrap();
+    let after = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + 1_000;
+    // WHEN reconcile asks for the open messages changed in the window
+    let listed = ledger
+        .open_between(ResourceKind::Message, before, after)
+        .await
+        .unwrap();
+    // THEN only the one still at sent is there, with what the index projects
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].sid, open.sid);
+    assert_eq!((listed[0].status.as_str(), listed[0].rank), ("sent", 4));
+    assert!((before..after).contains(&listed[0].changed_at_ms));
+    // AND nothing is listed outside the window, nor of the other kind
+    assert!(
+        ledger
+            .open_between(ResourceKind::Message, 0, before)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        ledger
+            .open_between(ResourceKind::Call, before, after)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -477,3 +477,101 @@ fn reconcile_says_what_it_needs() {
     assert!(stderr.contains("credentials"), "{stderr}");
     assert!(!stderr.contains("wrong-token-value"), "{stderr}");
 }
+
+#[test]
+fn on_aws_reconcile_stores_through_the_dedup_table_into_kinesis_once() {
+    use twilio_events_testkit::aws;
+    // GIVEN crm-sync's ledger and ingest's dedup table on DynamoDB Local (with the template's
+    // open index), the stream on moto, the ledger holding message 1 at `sent` and message 2 at
+    // `delivered`, and Twilio holding 1, 2 and 3 (never seen) delivered
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (ledger_table, dedup_table, stream) = (
+        aws::unique("ledger"),
+        aws::unique("dedup"),
+        aws::unique("events"),
+    );
+    let kinesis = runtime.block_on(async {
+        let ddb = aws_sdk_dynamodb::Client::new(&aws::sdk_config(&aws::ddb_local_endpoint()).await);
+        aws::create_ledger_table(&ddb, &ledger_table).await;
+        aws::create_dedup_table(&ddb, &dedup_table).await;
+        let ledger = crm_sync::adapters::dynamodb::DynamoStatusLedger::new(ddb, &ledger_table);
+        for (n, status) in [(1, "sent"), (2, "delivered")] {
+            let event = StatusEvent::message(&sid(n), status).to_bytes();
+            let event =
+                twilio_events::CloudEvent::parse(std::str::from_utf8(&event).unwrap()).unwrap();
+            let update = StatusUpdate::from_event(&event).unwrap().unwrap();
+            ledger.claim(&update).await.unwrap();
+        }
+        let kinesis = aws_sdk_kinesis::Client::new(&aws::sdk_config(&aws::moto_endpoint()).await);
+        aws::create_stream(&kinesis, &stream, 1).await;
+        kinesis
+    });
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let fake = RestFake::start(
+        (1..=3).map(|n| message_json(&sid(n), "delivered", now - Duration::from_secs(120), now)),
+        100,
+    );
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_twilio-events"))
+            .args(["reconcile", "--backend", "aws", "--json"])
+            .args(["--since", &rfc3339(now - Duration::from_secs(600))])
+            .args(["--until", &rfc3339(now + Duration::from_secs(60))])
+            .args([
+                "--ledger-table",
+                &ledger_table,
+                "--dedup-table",
+                &dedup_table,
+            ])
+            .args(["--stream-name", &stream])
+            .args([
+                "--account-sid",
+                ACCOUNT,
+                "--auth-token",
+                TOKEN,
+                "--api-base",
+                &fake.base,
+            ])
+            .env("AWS_ENDPOINT_URL_DYNAMODB", aws::ddb_local_endpoint())
+            .env("AWS_ENDPOINT_URL_KINESIS", aws::moto_endpoint())
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .output()
+            .unwrap()
+    };
+    // WHEN reconcile runs on AWS
+    let first = report(&run());
+    // THEN it looked up the one open message, and stored 1 (advanced) and 3 (never seen)
+    assert_eq!(first["looked_up"].as_u64(), Some(1), "{first}");
+    assert_eq!(
+        (
+            first["advanced"].as_u64(),
+            first["discovered"].as_u64(),
+            first["stored"].as_u64()
+        ),
+        (Some(1), Some(1), Some(2)),
+        "{first}"
+    );
+    let records = runtime.block_on(aws::read_stream(&kinesis, &stream));
+    let mut keys: Vec<&str> = records.iter().map(|(key, _, _)| key.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, vec![sid(1).as_str(), sid(3).as_str()]);
+    for (_, data, _) in &records {
+        let event: Value = serde_json::from_slice(data).unwrap();
+        assert_eq!(event["type"], "com.twilio.messaging.message.delivered");
+        assert_eq!(event["twilioreconciled"], "rest-api");
+    }
+    // WHEN it runs again before crm-sync has moved the ledger
+    let second = report(&run());
+    // THEN the same statuses are found ahead, and the dedup table keeps them out of the stream
+    assert_eq!(
+        (second["stored"].as_u64(), second["already_stored"].as_u64()),
+        (Some(0), Some(2)),
+        "{second}"
+    );
+    assert_eq!(
+        runtime.block_on(aws::read_stream(&kinesis, &stream)).len(),
+        2
+    );
+}

@@ -5,9 +5,6 @@
 pub mod crm_server;
 pub mod events;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use std::time::{Duration, Instant};
 use twilio_events::stream::{BatchProcessor, StreamRecord};
 
@@ -22,29 +19,10 @@ pub async fn sdk(endpoint_url: &str) -> aws_config::SdkConfig {
 }
 
 /// A status ledger table on DynamoDB Local, as README.md describes it.
+/// A ledger table as template.yaml defines it (with its open index), on DynamoDB Local.
 pub async fn ledger_table(client: &aws_sdk_dynamodb::Client) -> String {
     let table = unique("crm-ledger");
-    client
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("sid")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("sid")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create the ledger table on DynamoDB Local");
+    twilio_events_testkit::aws::create_ledger_table(client, &table).await;
     table
 }
 
