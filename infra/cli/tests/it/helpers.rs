@@ -36,8 +36,13 @@ pub fn start_serve(token: &str, data_dir: &Path, extra: &[&str]) -> Server {
 
 /// Starts `serve` with exactly `args` for its secrets and options (none from the environment).
 pub fn start_serve_with(data_dir: &Path, args: &[&str]) -> Server {
+    start_serve_on(0, data_dir, args)
+}
+
+/// [`start_serve_with`] on `port` (0: a free one).
+pub fn start_serve_on(port: u16, data_dir: &Path, args: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_twilio-events"))
-        .args(["serve", "--port", "0", "--data-dir"])
+        .args(["serve", "--port", &port.to_string(), "--data-dir"])
         .arg(data_dir)
         .args(args)
         .env_remove("TWILIO_AUTH_TOKEN")

@@ -35,6 +35,18 @@ fn reconcile(
     until: OffsetDateTime,
     extra: &[&str],
 ) -> Output {
+    reconcile_for(ACCOUNT, dir, api_base, since, until, extra)
+}
+
+/// `twilio-events reconcile` on the embedded store in `dir`, reading `account`'s resources.
+fn reconcile_for(
+    account: &str,
+    dir: &Path,
+    api_base: &str,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    extra: &[&str],
+) -> Output {
     Command::new(env!("CARGO_BIN_EXE_twilio-events"))
         .args([
             "reconcile",
@@ -47,7 +59,7 @@ fn reconcile(
         .arg(dir)
         .args([
             "--account-sid",
-            ACCOUNT,
+            account,
             "--auth-token",
             TOKEN,
             "--api-base",
@@ -574,4 +586,146 @@ fn on_aws_reconcile_stores_through_the_dedup_table_into_kinesis_once() {
         runtime.block_on(aws::read_stream(&kinesis, &stream)).len(),
         2
     );
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn after_an_outage_longer_than_twilios_retries_reconcile_puts_back_every_final_status() {
+    // GIVEN simulated traffic (messages, calls, rate limits, Usage Triggers, test events),
+    // delivered as Twilio delivers with the retry window scaled down to 2 s, to a `serve` that
+    // is down for the first 4 s: what was sent then is retried until the window ends, then
+    // dropped, as Twilio drops it after 4 hours
+    let dir = data_dir("reconcile-outage");
+    std::fs::create_dir_all(&dir).unwrap();
+    let resources = dir.join("twilio-resources.jsonl");
+    let port = free_port();
+    let simulate = Command::new(env!("CARGO_BIN_EXE_twilio-events"))
+        .args(["simulate", "--url", &format!("http://127.0.0.1:{port}")])
+        .args([
+            "--events",
+            "900",
+            "--rate",
+            "150/s",
+            "--seed",
+            "42",
+            "--duplicates",
+            "0",
+        ])
+        .args(["--retry-scale", "0.001", "--max-retry-time", "2s"])
+        .args(["--json", "--quiet", "--data-dir"])
+        .arg(&dir)
+        .arg("--resources")
+        .arg(&resources)
+        .env("TWILIO_AUTH_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let server = crate::helpers::start_serve_on(port, &dir, &["--auth-token", TOKEN]);
+    let simulated = simulate.wait_with_output().unwrap();
+    let report_of_simulate: Value = serde_json::from_slice(&simulated.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&simulated.stdout),
+            String::from_utf8_lossy(&simulated.stderr)
+        )
+    });
+    let dropped = report_of_simulate["dropped_retry_window"].as_u64().unwrap();
+    assert!(
+        dropped > 100,
+        "the outage dropped deliveries: {report_of_simulate}"
+    );
+    assert_eq!(
+        report_of_simulate["lost"].as_u64(),
+        Some(0),
+        "{report_of_simulate}"
+    );
+
+    // WHEN reconcile runs over the traffic's window against Twilio's REST API (the fake holding
+    // what the simulation did)
+    let fake = RestFake::from_simulated(&resources, 1000);
+    let _ = lines_once_consumed(&dir, "crm-sync", "crm.jsonl");
+    let now = OffsetDateTime::now_utc();
+    let account = std::fs::read_to_string(&resources)
+        .unwrap()
+        .lines()
+        .next()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["account_sid"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .unwrap();
+    let out = reconcile_for(
+        &account,
+        &dir,
+        &fake.base,
+        now - Duration::from_secs(3600),
+        now + Duration::from_secs(86_400),
+        &["--json"],
+    );
+    let repaired = report(&out);
+
+    // THEN every message's and call's final status is in the stream: lost 0
+    let stream: BTreeSet<String> = crate::helpers::dump(&dir)
+        .iter()
+        .filter_map(|line| {
+            twilio_events::CloudEvent::parse(line)
+                .ok()
+                .map(|e| e.dedup_key())
+        })
+        .collect();
+    let twilio: Vec<twilio_events::reconciled::Resource> = std::fs::read_to_string(&resources)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).unwrap();
+            if v["kind"] == "message" {
+                twilio_events::reconciled::Resource::Message(serde_json::from_value(v).unwrap())
+            } else {
+                twilio_events::reconciled::Resource::Call(serde_json::from_value(v).unwrap())
+            }
+        })
+        .collect();
+    let lost: Vec<&str> = twilio
+        .iter()
+        .filter(|r| !stream.contains(&r.event(now).unwrap().dedup_key()))
+        .map(|r| r.sid())
+        .collect();
+    assert!(repaired["stored"].as_u64().unwrap() > 0, "{repaired}");
+    assert_eq!(
+        lost,
+        Vec::<&str>::new(),
+        "final statuses missing after reconcile"
+    );
+    // AND the CRM ends at each one's final status
+    let crm = writes(&lines_once_consumed(&dir, "crm-sync", "crm.jsonl"));
+    for resource in &twilio {
+        let final_write = crm.get(resource.sid()).and_then(|w| w.last());
+        assert_eq!(
+            final_write.map(String::as_str),
+            Some(resource.status()),
+            "{}",
+            resource.sid()
+        );
+    }
+    eprintln!(
+        "outage: {dropped} deliveries dropped by the simulated Twilio; reconcile stored {} \
+         ({} advanced, {} never seen) of {} messages and calls; lost 0",
+        repaired["stored"],
+        repaired["advanced"],
+        repaired["discovered"],
+        twilio.len()
+    );
+    drop(server);
 }

@@ -1,9 +1,10 @@
 //! A scripted fake of Twilio's REST API (2010-04-01 Messages and Calls) for exact scenarios:
-//! an HTTP server on 127.0.0.1 holding messages as the API shows them (the fields and formats of
-//! twilio/twilio-oai's spec/json/twilio_api_v2010.json: RFC 2822 dates, lowercase statuses),
-//! answering `GET …/Messages/{Sid}.json`, `GET …/Messages.json` (the `DateSent>`/`DateSent<`
-//! filters, pages through `next_page_uri`) and `GET …/Calls.json`, with HTTP Basic auth, 429s
-//! scripted per SID, 404 for what it does not hold, and every request recorded.
+//! an HTTP server on 127.0.0.1 holding messages and calls as the API shows them (the fields and
+//! formats of twilio/twilio-oai's spec/json/twilio_api_v2010.json: RFC 2822 dates, lowercase
+//! statuses), answering `GET …/Messages/{Sid}.json` and `…/Calls/{Sid}.json`, `GET
+//! …/Messages.json` and `…/Calls.json` (the `DateSent>`/`DateSent<` and
+//! `StartTime>`/`StartTime<` filters, pages through `next_page_uri`), with HTTP Basic auth,
+//! 429s scripted per SID, 404 for what it does not hold, and every request recorded.
 
 use axum::Router;
 use axum::extract::State;
@@ -20,15 +21,17 @@ pub const ACCOUNT: &str = twilio_events_testkit::events::ACCOUNT_SID;
 pub const TOKEN: &str = "reconcile-test-auth-token-0123456";
 
 #[derive(Default)]
-struct State_ {
+struct Held {
+    account: String,
     messages: BTreeMap<String, Value>,
+    calls: BTreeMap<String, Value>,
     /// 429s still to answer, per SID.
     throttle: HashMap<String, u32>,
     requests: Vec<String>,
     page_size: usize,
 }
 
-type Shared = Arc<Mutex<State_>>;
+type Shared = Arc<Mutex<Held>>;
 
 pub struct RestFake {
     state: Shared,
@@ -69,15 +72,45 @@ pub fn message_json(
     })
 }
 
+fn by_sid(items: impl IntoIterator<Item = Value>) -> BTreeMap<String, Value> {
+    items
+        .into_iter()
+        .map(|m| (m["sid"].as_str().unwrap().to_owned(), m))
+        .collect()
+}
+
 impl RestFake {
+    /// Messages of [`ACCOUNT`], no calls.
     pub fn start(messages: impl IntoIterator<Item = Value>, page_size: usize) -> Self {
-        let state = Arc::new(Mutex::new(State_ {
-            messages: messages
-                .into_iter()
-                .map(|m| (m["sid"].as_str().unwrap().to_owned(), m))
-                .collect(),
+        Self::holding(ACCOUNT, by_sid(messages), BTreeMap::new(), page_size)
+    }
+
+    /// What `twilio-events simulate --resources FILE` wrote: its messages and calls, of its
+    /// account (the Auth Token is still [`TOKEN`]).
+    pub fn from_simulated(file: &std::path::Path, page_size: usize) -> Self {
+        let text = std::fs::read_to_string(file).unwrap();
+        let resources: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let account = resources[0]["account_sid"].as_str().unwrap().to_owned();
+        let (messages, calls): (Vec<Value>, Vec<Value>) =
+            resources.into_iter().partition(|r| r["kind"] == "message");
+        Self::holding(&account, by_sid(messages), by_sid(calls), page_size)
+    }
+
+    fn holding(
+        account: &str,
+        messages: BTreeMap<String, Value>,
+        calls: BTreeMap<String, Value>,
+        page_size: usize,
+    ) -> Self {
+        let state = Arc::new(Mutex::new(Held {
+            account: account.to_owned(),
+            messages,
+            calls,
             page_size,
-            ..State_::default()
+            ..Held::default()
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -120,51 +153,55 @@ impl RestFake {
 }
 
 fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
+    let body = json!({
+        "code": code,
+        "message": message,
+        "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+        "status": status.as_u16(),
+    });
     (
         status,
         [("content-type", "application/json")],
-        json!({"code": code, "message": message, "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status.as_u16()}).to_string(),
+        body.to_string(),
     )
         .into_response()
 }
 
-fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
-    form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+fn ok(body: &Value) -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    twilio_error(
+        StatusCode::NOT_FOUND,
+        20404,
+        "The requested resource was not found",
+    )
 }
 
 async fn handle(State(state): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}"))
-    );
     let mut fake = state.lock().unwrap();
     fake.requests.push(uri.to_string());
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{TOKEN}", fake.account))
+    );
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
         return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
     }
-    let prefix = format!("/2010-04-01/Accounts/{ACCOUNT}/");
+    let prefix = format!("/2010-04-01/Accounts/{}/", fake.account);
     let Some(rest) = uri.path().strip_prefix(&prefix) else {
-        return twilio_error(
-            StatusCode::NOT_FOUND,
-            20404,
-            "The requested resource was not found",
-        );
+        return not_found();
     };
     match rest.split('/').collect::<Vec<_>>().as_slice() {
-        ["Messages.json"] => list_messages(&fake, &uri),
-        ["Calls.json"] => {
-            let page = json!({"calls": [], "next_page_uri": null, "page": 0, "page_size": fake.page_size,
-                "start": 0, "end": 0, "first_page_uri": uri.to_string(), "previous_page_uri": null, "uri": uri.to_string()});
-            (
-                StatusCode::OK,
-                [("content-type", "application/json")],
-                page.to_string(),
-            )
-                .into_response()
-        }
-        ["Messages", file] => {
+        ["Messages.json"] => list(&fake, &fake.messages, "messages", "DateSent", &uri),
+        ["Calls.json"] => list(&fake, &fake.calls, "calls", "StartTime", &uri),
+        [collection @ ("Messages" | "Calls"), file] => {
             let sid = file.trim_end_matches(".json").to_owned();
             if let Some(left) = fake.throttle.get_mut(&sid).filter(|n| **n > 0) {
                 *left -= 1;
@@ -175,82 +212,88 @@ async fn handle(State(state): State<Shared>, uri: Uri, headers: HeaderMap) -> Re
                     .insert("retry-after", "1".parse().unwrap());
                 return response;
             }
-            match fake.messages.get(&sid) {
-                Some(m) => (
-                    StatusCode::OK,
-                    [("content-type", "application/json")],
-                    m.to_string(),
-                )
-                    .into_response(),
-                None => twilio_error(
-                    StatusCode::NOT_FOUND,
-                    20404,
-                    "The requested resource was not found",
-                ),
-            }
+            let held = if *collection == "Messages" {
+                &fake.messages
+            } else {
+                &fake.calls
+            };
+            held.get(&sid).map_or_else(not_found, ok)
         }
-        _ => twilio_error(
-            StatusCode::NOT_FOUND,
-            20404,
-            "The requested resource was not found",
-        ),
+        _ => not_found(),
     }
 }
 
-/// `DateSent>` (on or after) and `DateSent<` (on or before), `Page`/`PageToken` as Twilio pages.
-fn list_messages(fake: &State_, uri: &Uri) -> Response {
-    let query = query_pairs(uri);
+/// `<field>>` (on or after) and `<field><` (on or before) on `DateSent` (messages) or
+/// `StartTime` (calls); `Page`/`PageToken` as Twilio pages.
+fn list(
+    fake: &Held,
+    held: &BTreeMap<String, Value>,
+    name: &str,
+    field: &str,
+    uri: &Uri,
+) -> Response {
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
     let get = |k: &str| {
         query
             .iter()
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.clone())
     };
-    let time = |k: &str| get(k).map(|v| OffsetDateTime::parse(&v, &Rfc3339));
-    let (after, before) = match (time("DateSent>"), time("DateSent<")) {
-        (Some(Ok(a)), Some(Ok(b))) => (a, b),
-        _ => {
-            return twilio_error(
-                StatusCode::BAD_REQUEST,
-                20001,
-                "DateSent> and DateSent< must be ISO 8601 times",
-            );
-        }
+    let (after_key, before_key) = (format!("{field}>"), format!("{field}<"));
+    let time = |k: &str| get(k).and_then(|v| OffsetDateTime::parse(&v, &Rfc3339).ok());
+    let (Some(after), Some(before)) = (time(&after_key), time(&before_key)) else {
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            20001,
+            "the date filters must be ISO 8601 times",
+        );
+    };
+    let date_field = if field == "DateSent" {
+        "date_sent"
+    } else {
+        "start_time"
     };
     let page: usize = get("Page").and_then(|p| p.parse().ok()).unwrap_or(0);
     let size = get("PageSize")
         .and_then(|p| p.parse().ok())
         .unwrap_or(50)
         .min(fake.page_size);
-    let matching: Vec<&Value> = fake
-        .messages
+    let matching: Vec<&Value> = held
         .values()
         .filter(|m| {
-            let sent = OffsetDateTime::parse(m["date_sent"].as_str().unwrap(), &Rfc2822).unwrap();
-            sent >= after && sent <= before
+            let at = OffsetDateTime::parse(m[date_field].as_str().unwrap(), &Rfc2822).unwrap();
+            at >= after && at <= before
         })
         .collect();
     let start = page * size;
     let items: Vec<&Value> = matching.iter().skip(start).take(size).copied().collect();
     let more = start + items.len() < matching.len();
     let path = uri.path();
+    let encode = |v: String| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     let filters = format!(
-        "DateSent%3E={}&DateSent%3C={}&PageSize={size}",
-        form_urlencoded::byte_serialize(get("DateSent>").unwrap().as_bytes()).collect::<String>(),
-        form_urlencoded::byte_serialize(get("DateSent<").unwrap().as_bytes()).collect::<String>(),
+        "{field}%3E={}&{field}%3C={}&PageSize={size}",
+        encode(get(&after_key).unwrap_or_default()),
+        encode(get(&before_key).unwrap_or_default()),
     );
-    let body = json!({
-        "messages": items,
-        "next_page_uri": if more { json!(format!("{path}?{filters}&Page={}&PageToken=PA{}", page + 1, start + size)) } else { Value::Null },
+    let next = more.then(|| {
+        format!(
+            "{path}?{filters}&Page={}&PageToken=PA{}",
+            page + 1,
+            start + size
+        )
+    });
+    ok(&json!({
+        name: items,
+        "next_page_uri": next,
         "previous_page_uri": null,
         "first_page_uri": format!("{path}?{filters}&Page=0"),
-        "page": page, "page_size": size, "start": start, "end": start + items.len(),
+        "page": page,
+        "page_size": size,
+        "start": start,
+        "end": start + items.len(),
         "uri": uri.to_string(),
-    });
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    }))
 }

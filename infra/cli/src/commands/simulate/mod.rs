@@ -83,6 +83,11 @@ pub struct SimulateArgs {
     /// Read this Kinesis stream afterwards (AWS_ENDPOINT_URL for an emulator).
     #[arg(long, value_name = "NAME")]
     kinesis_stream: Option<String>,
+    /// Write every simulated message and call, as Twilio's REST API would show it once the
+    /// traffic has happened (its last status), to FILE as JSON lines (`kind` says which): what a
+    /// fake of the REST API serves for `twilio-events reconcile` to read back.
+    #[arg(long, value_name = "FILE")]
+    resources: Option<PathBuf>,
     /// Seed of the traffic (the same seed, the same events and plan).
     #[arg(long)]
     seed: Option<u64>,
@@ -130,6 +135,12 @@ enum SimulateError {
     Url(String),
     #[error("cannot start the runtime")]
     Runtime(#[source] std::io::Error),
+    #[error("cannot write --resources {}", path.display())]
+    Resources {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot build the HTTP client")]
     Client(#[source] reqwest::Error),
     #[error(transparent)]
@@ -143,9 +154,10 @@ impl From<SimulateError> for CliError {
             | SimulateError::RetryScale
             | SimulateError::Concurrency
             | SimulateError::Url(_) => Self::usage(e),
-            SimulateError::Runtime(_) | SimulateError::Client(_) | SimulateError::Stream(_) => {
-                Self::failed(e)
-            }
+            SimulateError::Runtime(_)
+            | SimulateError::Client(_)
+            | SimulateError::Stream(_)
+            | SimulateError::Resources { .. } => Self::failed(e),
         }
     }
 }
@@ -235,6 +247,13 @@ async fn simulate(args: SimulateArgs) -> Result<Outcome, SimulateError> {
         args.reorder,
         args.classic,
     ));
+    if let Some(path) = &args.resources {
+        let lines: String = plan.resources.iter().map(|r| format!("{r}\n")).collect();
+        std::fs::write(path, lines).map_err(|source| SimulateError::Resources {
+            path: path.clone(),
+            source,
+        })?;
+    }
     let max_retry_time = args
         .max_retry_time
         .unwrap_or_else(|| deliver::TWILIO_RETRY_WINDOW.mul_f64(args.retry_scale));

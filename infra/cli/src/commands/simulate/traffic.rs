@@ -99,6 +99,21 @@ pub struct Plan {
     /// Events delivered before an earlier event of the same resource.
     pub reordered: usize,
     pub by_kind: HashMap<&'static str, usize>,
+    /// Every message and call as Twilio's REST API shows it once the plan has happened (its
+    /// last planned status): what `--resources` writes for a reconciliation to read back.
+    pub resources: Vec<serde_json::Value>,
+}
+
+/// A message's or call's lifecycle, for its REST API view ([`Plan::resources`]).
+struct Lifecycle {
+    resource: usize,
+    kind: &'static str,
+    sid: String,
+    /// Each step's REST status and simulated time.
+    steps: Vec<(&'static str, u64)>,
+    error_code: Option<u32>,
+    /// Message segments, or call duration (seconds).
+    size: u64,
 }
 
 const ACCOUNT: &str = "AC0a1b2c3d4e5f60718293a4b5c6d7e8f9";
@@ -113,10 +128,40 @@ struct Generator<'a> {
     run: u64,
     next_id: u64,
     events: Vec<Event>,
+    lifecycles: Vec<Lifecycle>,
     start: time::OffsetDateTime,
 }
 
 impl Generator<'_> {
+    fn rfc2822(&self, at_ms: u64) -> String {
+        (self.start + time::Duration::milliseconds(at_ms as i64))
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap_or_default()
+    }
+
+    /// The REST API's view of `life` after its first `steps` steps.
+    fn rest_view(&self, life: &Lifecycle, steps: usize) -> Option<serde_json::Value> {
+        let (status, last) = *life.steps.get(steps.checked_sub(1)?)?;
+        let first = life.steps.first().map_or(0, |s| s.1);
+        Some(match life.kind {
+            "message" => serde_json::json!({
+                "kind": "message", "sid": life.sid, "account_sid": ACCOUNT, "status": status,
+                "date_created": self.rfc2822(first), "date_sent": self.rfc2822(first),
+                "date_updated": self.rfc2822(last), "from": FROM, "to": TO,
+                "error_code": life.error_code.filter(|_| matches!(status, "failed" | "undelivered")),
+                "num_segments": life.size.to_string(), "direction": "outbound-api",
+                "messaging_service_sid": null, "body": "(simulated)", "api_version": "2010-04-01",
+            }),
+            _ => serde_json::json!({
+                "kind": "call", "sid": life.sid, "account_sid": ACCOUNT, "status": status,
+                "date_created": self.rfc2822(first), "start_time": self.rfc2822(first),
+                "end_time": if steps == life.steps.len() { serde_json::json!(self.rfc2822(last)) } else { serde_json::Value::Null },
+                "date_updated": self.rfc2822(last), "from": FROM, "to": TO,
+                "duration": life.size.to_string(), "direction": "outbound-api", "api_version": "2010-04-01",
+            }),
+        })
+    }
+
     fn id(&mut self, prefix: &str) -> String {
         self.next_id += 1;
         format!("{prefix}{:016x}{:016x}", self.run, self.next_id)
@@ -167,6 +212,14 @@ impl Generator<'_> {
         };
         let segments = 1 + u32::from(self.rng.chance(0.15));
         let callbacks = self.rng.chance(self.classic);
+        let mut life = Lifecycle {
+            resource,
+            kind: "message",
+            sid: sid.clone(),
+            steps: Vec::new(),
+            error_code: error,
+            size: u64::from(segments),
+        };
         let mut at = t0;
         for (step, status) in statuses.iter().enumerate() {
             at += match *status {
@@ -175,6 +228,7 @@ impl Generator<'_> {
                 "delivered" | "undelivered" => 1_000 + self.rng.exp(4_000.0) as u64,
                 _ => 10_000 + self.rng.exp(120_000.0) as u64,
             };
+            life.steps.push((status, at));
             let id = self.id("EZ");
             let mut data = serde_json::json!({
                 "messageSid": sid,
@@ -222,6 +276,7 @@ impl Generator<'_> {
                 );
             }
         }
+        self.lifecycles.push(life);
     }
 
     /// A classic status callback of a fact already planned as an Event Streams event.
@@ -271,6 +326,18 @@ impl Generator<'_> {
         };
         let talk = 5_000 + self.rng.exp(90_000.0) as u64;
         let callbacks = self.rng.chance(self.classic);
+        let mut life = Lifecycle {
+            resource,
+            kind: "call",
+            sid: sid.clone(),
+            steps: Vec::new(),
+            error_code: None,
+            size: if final_status == "completed" {
+                talk / 1000
+            } else {
+                0
+            },
+        };
         let mut at = t0;
         for (step, status) in statuses.iter().enumerate() {
             at += match *status {
@@ -285,6 +352,7 @@ impl Generator<'_> {
                 "completed" => final_status,
                 other => other,
             };
+            life.steps.push((call_status, at));
             let duration = if *status == "completed" && final_status == "completed" {
                 talk / 1000
             } else {
@@ -341,6 +409,7 @@ impl Generator<'_> {
                 );
             }
         }
+        self.lifecycles.push(life);
     }
 
     /// The sink test event Twilio sends when a sink is created or tested.
@@ -435,6 +504,7 @@ pub fn generate(seed: u64, count: usize, duplicates: f64, reorder: f64, classic:
         run,
         next_id: 0,
         events: Vec::with_capacity(count + 4),
+        lifecycles: Vec::new(),
         start,
     };
     let mut t = 0f64;
@@ -456,12 +526,28 @@ pub fn generate(seed: u64, count: usize, duplicates: f64, reorder: f64, classic:
         }
         resource += 1;
     }
-    let mut events = generator.events;
+    let mut events = std::mem::take(&mut generator.events);
     events.truncate(count);
+    // What Twilio's REST API shows of each message and call: its last planned status (the last
+    // resource may have been cut short by `count`).
+    let mut planned_steps: HashMap<usize, usize> = HashMap::new();
+    for e in events
+        .iter()
+        .filter(|e| matches!(e.kind, "message" | "call"))
+    {
+        let steps = planned_steps.entry(e.resource).or_default();
+        *steps = (*steps).max(e.step + 1);
+    }
+    let resources: Vec<serde_json::Value> = generator
+        .lifecycles
+        .iter()
+        .filter_map(|life| generator.rest_view(life, *planned_steps.get(&life.resource)?))
+        .collect();
     // Twilio sends events roughly in the order they happen.
     events.sort_by_key(|e| (e.at_ms, e.resource, e.step));
     let mut plan = Plan {
         deliveries: (0..events.len()).collect(),
+        resources,
         ..Plan::default()
     };
     for e in &events {
