@@ -5,10 +5,15 @@
 #   (b) the store locked for a while: another process holds SQLite's write lock
 #       (BEGIN EXCLUSIVE) for STORE_LOCK_SECONDS, so serve's writer waits (busy timeout) and then
 #       fails, and ingest must answer 503 (retry), never 4xx (drop) and never 200 without a write.
+#   (c) an outage longer than Twilio's retries: serve down for OUTAGE_SECONDS, longer than the
+#       (scaled) retry window, so `simulate` drops what it could not deliver, as Twilio does after
+#       4 hours; then `twilio-events reconcile` against a fake of Twilio's REST API holding what
+#       the simulation did (infra/bench/twilio_rest_fake.py, fed by `simulate --resources`).
+#       Lost there = a message or call whose final status is not in the stream.
 # Each part reports lost (must be 0) and duplicated in the stream; the script exits 1 if any
 # event is lost. Bounded in time (a few minutes), stops by itself.
 #
-#   infra/bench/fault_campaign.sh            # both parts
+#   infra/bench/fault_campaign.sh            # all three parts (or: kill, store, outage)
 #   FAULT_EVENTS=20000 infra/bench/fault_campaign.sh kill
 #
 # Why a held write lock for (b): it is what really happens to a SQLite store (an operator's
@@ -27,6 +32,8 @@ rate="${FAULT_RATE:-1000/s}"
 kill_after="${FAULT_KILL_AFTER:-5}"
 down_for="${FAULT_DOWN_SECONDS:-3}"
 lock_seconds="${STORE_LOCK_SECONDS:-8}"
+outage_seconds="${OUTAGE_SECONDS:-12}"
+outage_window="${OUTAGE_RETRY_WINDOW:-6s}"
 export TWILIO_AUTH_TOKEN="fault-campaign-token"
 
 if [[ -z "${SKIP_BUILD:-}" ]]; then
@@ -36,8 +43,9 @@ work="$(mktemp -d)"
 serve_pid=""
 sim_pid=""
 lock_pid=""
+fake_pid=""
 cleanup() {
-    for pid in "$sim_pid" "$serve_pid" "$lock_pid"; do
+    for pid in "$sim_pid" "$serve_pid" "$lock_pid" "$fake_pid"; do
         [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
@@ -128,6 +136,63 @@ EOF
     sim_pid=""
     summarise store_locked "$work/store.json"
     [[ "$(field "$work/store.json" lost)" == 0 ]] || failed=1
+fi
+
+if [[ "$parts" == all || "$parts" == outage ]]; then
+    data="$work/outage"
+    start_serve "$data"
+    since="$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)"
+    timeout 600 "$bin" simulate --url "http://127.0.0.1:$port" --events "$events" --rate "$rate" \
+        --duplicates 0.05 --reorder 0.20 --concurrency 32 --retry-scale 0.001 \
+        --max-retry-time "$outage_window" --resources "$work/resources.jsonl" \
+        --data-dir "$data" --json >"$work/outage.json" 2>"$work/outage.json.progress" &
+    sim_pid=$!
+    sleep 3
+    echo "fault (c): serve down for ${outage_seconds}s, longer than the ${outage_window} retry window" >&2
+    kill -9 "$serve_pid"
+    wait "$serve_pid" 2>/dev/null || true
+    sleep "$outage_seconds"
+    start_serve "$data"
+    wait "$sim_pid" || true
+    sim_pid=""
+    summarise outage_before_reconcile "$work/outage.json"
+    fake_port=$((port + 1))
+    python3 infra/bench/twilio_rest_fake.py "$work/resources.jsonl" "$fake_port" "$TWILIO_AUTH_TOKEN" &
+    fake_pid=$!
+    sleep 1
+    account="$(head -1 "$work/resources.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["account_sid"])')"
+    "$bin" reconcile --data-dir "$data" --since "$since" --until "$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)" \
+        --account-sid "$account" --api-base "http://127.0.0.1:$fake_port" --json >"$work/reconcile.json"
+    sleep 5 # serve's consumers read what reconcile stored
+    kill "$serve_pid"
+    wait "$serve_pid" 2>/dev/null || true
+    serve_pid=""
+    "$bin" stream dump --data-dir "$data" >"$work/outage-stream.jsonl"
+    python3 - "$work/resources.jsonl" "$work/outage-stream.jsonl" "$work/reconcile.json" <<'EOF' || failed=1
+import json, sys
+# A status is in the stream when an event of its resource carries it (a call's precise status
+# is in its parameters: busy and no-answer come as `completed` events).
+seen = set()
+for line in open(sys.argv[2]):
+    e = json.loads(line)
+    data = e.get("data") or {}
+    if isinstance(data, str):
+        data = json.loads(data)
+    if "messageSid" in data:
+        seen.add((data["messageSid"], data["messageStatus"].lower()))
+    params = (data.get("request") or {}).get("parameters") or {}
+    if "CallSid" in params:
+        seen.add((params["CallSid"], params["CallStatus"]))
+resources = [json.loads(l) for l in open(sys.argv[1])]
+lost = [r["sid"] for r in resources if (r["sid"], r["status"]) not in seen]
+report = json.load(open(sys.argv[3]))
+print(json.dumps({"part": "outage_after_reconcile", "messages_and_calls": len(resources),
+                  "reconcile_stored": report["stored"], "advanced": report["advanced"],
+                  "never_seen": report["discovered"], "lost": len(lost)}))
+sys.exit(1 if lost else 0)
+EOF
+    kill "$fake_pid" 2>/dev/null || true
+    fake_pid=""
 fi
 
 if [[ "$failed" != 0 ]]; then
