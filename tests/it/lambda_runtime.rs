@@ -1,4 +1,4 @@
-//! The three function binaries (their real `main.rs`: configuration from the environment, the
+//! The function binaries (their real `main.rs`: configuration from the environment, the
 //! secret read at start, lambda_http / lambda_runtime) under cargo-lambda's Runtime API
 //! emulator, with the environment template.yaml gives each function and the resources it names
 //! created in the AWS emulators (tests/src/lambda_runtime.rs).
@@ -7,10 +7,12 @@
 //!   a tampered one refused, an unsigned one 401; what it wrote to Kinesis is then
 //! - handed to crm-sync and quota-alert as Kinesis events, which answer partial batch
 //!   responses (a record the CRM refuses for now is named by its sequence number);
+//! - reconcile, invoked by a scheduled event, looks up a stuck message in a stub of Twilio's REST
+//!   API and stores its final status in the stream, with its `Repaired` metric;
 //! - a missing or malformed setting makes each binary report an init error to the Runtime API,
 //!   with a JSON log line naming the variable.
 //!
-//! The binaries are the workspace's own (`target/<profile>/{ingest,crm-sync,quota-alert}`),
+//! The binaries are the workspace's own (`target/<profile>/{ingest,crm-sync,quota-alert,reconcile}`),
 //! built by `cargo test --workspace --all-targets` before any test runs.
 
 use base64::Engine as _;
@@ -458,6 +460,22 @@ async fn each_binary_reports_a_missing_or_malformed_setting_as_an_init_error() {
     )
     .await;
     refuses_to_start(
+        "ReconcileFunction",
+        "reconcile",
+        params(&[
+            (
+                "TwilioApiSecretArn",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+            ),
+            ("CrmKind", "http"),
+            ("CrmUrl", "http://127.0.0.1:9"),
+        ]),
+        none(),
+        "LEDGER_TABLE",
+        None,
+    )
+    .await;
+    refuses_to_start(
         "QuotaAlertFunction",
         "quota-alert",
         none(),
@@ -466,4 +484,174 @@ async fn each_binary_reports_a_missing_or_malformed_setting_as_an_init_error() {
         Some("{\"quotas\": [{}]}"),
     )
     .await;
+}
+
+/// Twilio's REST API for one run of reconcile: every message is `delivered`, the lists are
+/// empty; HTTP Basic auth with [`twilio_events_testkit::events::ACCOUNT_SID`] and [`TOKEN`].
+/// Records each request line.
+struct TwilioRestStub {
+    url: String,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl TwilioRestStub {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a local port");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().map_while(Result::ok) {
+                let seen = Arc::clone(&seen);
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head).to_string();
+                    let line = head.lines().next().unwrap_or_default().to_owned();
+                    seen.lock().unwrap().push(line.clone());
+                    let account = twilio_events_testkit::events::ACCOUNT_SID;
+                    let auth = base64::engine::general_purpose::STANDARD
+                        .encode(format!("{account}:{TOKEN}"));
+                    let (status, body) = if !head.contains(&format!("Basic {auth}")) {
+                        (
+                            "401 Unauthorized",
+                            json!({"code": 20003, "message": "Authenticate"}),
+                        )
+                    } else if let Some(sid) = line
+                        .split("/Messages/")
+                        .nth(1)
+                        .and_then(|rest| rest.split(".json").next())
+                    {
+                        let message = json!({
+                            "sid": sid, "account_sid": account, "status": "delivered",
+                            "date_updated": "Mon, 30 Nov 2026 09:00:00 +0000",
+                            "date_sent": "Mon, 30 Nov 2026 08:59:58 +0000", "error_code": null,
+                        });
+                        ("200 OK", message)
+                    } else {
+                        let name = if line.contains("/Calls.json") {
+                            "calls"
+                        } else {
+                            "messages"
+                        };
+                        ("200 OK", json!({ name: [], "next_page_uri": null }))
+                    };
+                    let body = body.to_string();
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        Self { url, requests }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_runs_under_the_runtime_api_on_its_schedule_and_stores_what_the_stream_missed() {
+    // GIVEN reconcile's binary with the template's environment: crm-sync's ledger (with its
+    // open index), ingest's dedup table, the stream, and the REST API credentials secret
+    let moto = sdk_config(&moto_endpoint()).await;
+    let secret = aws_sdk_secretsmanager::Client::new(&moto)
+        .create_secret()
+        .name(twilio_events_testkit::aws::unique("twilio-api"))
+        .secret_string(
+            json!({"account_sid": twilio_events_testkit::events::ACCOUNT_SID, "auth_token": TOKEN})
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("create the credentials secret");
+    let parameters = params(&[
+        ("TwilioApiSecretArn", secret.arn().unwrap()),
+        ("CrmKind", "http"),
+        ("CrmUrl", "http://127.0.0.1:9"),
+    ]);
+    let stack =
+        EmulatedStack::for_function("ReconcileFunction", &parameters, &BTreeMap::new()).await;
+    let twilio = TwilioRestStub::start();
+    let mut env = stack.env.clone();
+    env.insert("TWILIO_API_BASE".into(), twilio.url.clone());
+    // AND the ledger holding a message at `sent`, last moved 16 minutes ago (due: it crossed
+    // the 15-minute step since the previous run)
+    let sid = "SM00000000000000000000000000000016";
+    let changed = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - 16 * 60 * 1000;
+    let ddb = sdk_config(&twilio_events_testkit::aws::ddb_local_endpoint()).await;
+    let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
+    let n = |v: i64| aws_sdk_dynamodb::types::AttributeValue::N(v.to_string());
+    aws_sdk_dynamodb::Client::new(&ddb)
+        .put_item()
+        .table_name(stack.physical("LedgerTable"))
+        .item("sid", s(sid))
+        .item("kind", s("message"))
+        .item("status", s("sent"))
+        .item("rank", n(4))
+        .item("event_time_ms", n(changed))
+        .item("event_id", s("EZsent"))
+        .item("state", s("pushed"))
+        .item("open_kind", s("message"))
+        .item("changed_at_ms", n(changed))
+        .send()
+        .await
+        .expect("seed the ledger");
+    let emulator = RuntimeEmulator::start();
+    let reconcile = FunctionProcess::spawn(&binary("reconcile"), &env, &emulator);
+
+    // WHEN EventBridge's schedule invokes it
+    let answer = emulator
+        .invoke(&json!({
+            "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+            "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2026-11-30T09:00:00Z", "region": "us-east-1",
+            "resources": ["arn:aws:events:us-east-1:123456789012:rule/twilio-events-reconcile"],
+            "detail": {}
+        }))
+        .await;
+
+    // THEN it looked the message up, found it delivered, and stored that once in the stream
+    assert_eq!(
+        answer["looked_up"],
+        1,
+        "{answer} / {:?}",
+        reconcile.output().lines()
+    );
+    assert_eq!(answer["stored"], 1, "{answer}");
+    assert!(
+        twilio
+            .requests()
+            .iter()
+            .any(|r| r.contains(&format!("/Messages/{sid}.json"))),
+        "{:?}",
+        twilio.requests()
+    );
+    let written = read_stream(
+        &aws_sdk_kinesis::Client::new(&moto),
+        stack.physical("EventStream"),
+    )
+    .await;
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0].0, sid);
+    let event: Value = serde_json::from_slice(&written[0].1).unwrap();
+    assert_eq!(event["type"], "com.twilio.messaging.message.delivered");
+    // AND its metrics say a status was repaired (the alarm's metric)
+    let emf = reconcile
+        .output()
+        .json_lines()
+        .into_iter()
+        .find(|l| l.get("_aws").is_some() && l.get("Repaired").is_some())
+        .unwrap_or_else(|| panic!("no EMF line: {:?}", reconcile.output().lines()));
+    assert_eq!(emf["Repaired"], 1.0, "{emf}");
+    assert_eq!(emf["Service"], "reconcile", "{emf}");
 }

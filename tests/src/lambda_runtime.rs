@@ -292,6 +292,7 @@ impl EmulatedStack {
                         &aws_sdk_dynamodb::Client::new(&ddb_local),
                         &name,
                         &template.table_keys(&id),
+                        &template.table_indexes(&id),
                     )
                     .await;
                     name
@@ -402,27 +403,58 @@ async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
     keys: &[(String, String, String)],
+    indexes: &[crate::sam_template::TableIndex],
 ) {
+    use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection, ProjectionType};
+    let key = |attribute: &str, key_type: &str| {
+        KeySchemaElement::builder()
+            .attribute_name(attribute)
+            .key_type(KeyType::from(key_type))
+            .build()
+            .expect("key schema element")
+    };
     let mut request = client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest);
-    for (attribute, key_type, attribute_type) in keys {
-        request = request
-            .attribute_definitions(
+    let mut defined = BTreeSet::new();
+    let all_keys = keys
+        .iter()
+        .chain(indexes.iter().flat_map(|i| i.keys.iter()));
+    for (attribute, _, attribute_type) in all_keys {
+        if defined.insert(attribute.clone()) {
+            request = request.attribute_definitions(
                 AttributeDefinition::builder()
                     .attribute_name(attribute)
                     .attribute_type(ScalarAttributeType::from(attribute_type.as_str()))
                     .build()
                     .expect("attribute definition"),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(attribute)
-                    .key_type(KeyType::from(key_type.as_str()))
-                    .build()
-                    .expect("key schema element"),
             );
+        }
+    }
+    for (attribute, key_type, _) in keys {
+        request = request.key_schema(key(attribute, key_type));
+    }
+    for index in indexes {
+        let projection = if index.projected.is_empty() {
+            Projection::builder().projection_type(ProjectionType::All)
+        } else {
+            index.projected.iter().fold(
+                Projection::builder().projection_type(ProjectionType::Include),
+                |p, a| p.non_key_attributes(a),
+            )
+        };
+        let gsi = index
+            .keys
+            .iter()
+            .fold(
+                GlobalSecondaryIndex::builder().index_name(&index.name),
+                |g, (attribute, key_type, _)| g.key_schema(key(attribute, key_type)),
+            )
+            .projection(projection.build())
+            .build()
+            .expect("global secondary index");
+        request = request.global_secondary_indexes(gsi);
     }
     request.send().await.unwrap_or_else(|e| {
         panic!(

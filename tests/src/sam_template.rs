@@ -58,6 +58,50 @@ impl SamTemplate {
     }
 
     /// A table's key schema: (attribute name, `HASH`|`RANGE`, attribute type `S`|`N`|`B`).
+    /// The table's global secondary indexes: name, keys (as [`Self::table_keys`]) and the
+    /// non-key attributes projected (empty: all).
+    pub fn table_indexes(&self, id: &str) -> Vec<TableIndex> {
+        let props = &self.resource(id)["Properties"];
+        let types: BTreeMap<String, String> = props
+            .get("AttributeDefinitions")
+            .and_then(Value::as_sequence)
+            .map(|defs| {
+                defs.iter()
+                    .map(|d| (scalar(&d["AttributeName"]), scalar(&d["AttributeType"])))
+                    .collect()
+            })
+            .unwrap_or_default();
+        props
+            .get("GlobalSecondaryIndexes")
+            .and_then(Value::as_sequence)
+            .map(|indexes| {
+                indexes
+                    .iter()
+                    .map(|index| TableIndex {
+                        name: scalar(&index["IndexName"]),
+                        keys: index["KeySchema"]
+                            .as_sequence()
+                            .map(|keys| {
+                                keys.iter()
+                                    .map(|k| {
+                                        let name = scalar(&k["AttributeName"]);
+                                        let kind = types.get(&name).cloned().unwrap_or_default();
+                                        (name, scalar(&k["KeyType"]), kind)
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        projected: index["Projection"]
+                            .get("NonKeyAttributes")
+                            .and_then(Value::as_sequence)
+                            .map(|a| a.iter().map(scalar).collect())
+                            .unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn table_keys(&self, id: &str) -> Vec<(String, String, String)> {
         let props = self
             .resource(id)
@@ -222,4 +266,14 @@ pub fn scalar(v: &Value) -> String {
         Value::Null => String::new(),
         other => panic!("expected a scalar, got {other:?}"),
     }
+}
+
+/// A global secondary index of a table in the template.
+#[derive(Clone, Debug)]
+pub struct TableIndex {
+    pub name: String,
+    /// (attribute, key type, attribute type).
+    pub keys: Vec<(String, String, String)>,
+    /// Non-key attributes projected (INCLUDE); empty for ALL.
+    pub projected: Vec<String>,
 }
