@@ -30,18 +30,25 @@ pub const LOOKUP_STEPS: [Duration; 4] = [
 
 /// The windows of last-change times (milliseconds since the epoch, `[from, to)`) whose stuck
 /// resources a run at `now_ms` looks up, when runs happen every `every`: for each step, the
-/// resources whose age crossed it since the previous run. With runs `every` apart each
-/// resource is looked up once per step; a missed run skips that step for its resources, and
-/// the next step catches them.
+/// resources whose age crossed it since the previous run, and half a period more, so that a
+/// run that starts late leaves no gap (a resource may then be looked up twice for one step:
+/// one more request, nothing stored twice). A missed run skips that step for its resources,
+/// and the next step catches them.
 pub fn lookup_windows(now_ms: i64, every: Duration) -> Vec<(i64, i64)> {
-    let every_ms = every.as_millis() as i64;
+    let width = overlapping(every).as_millis() as i64;
     LOOKUP_STEPS
         .iter()
         .map(|step| {
             let to = now_ms - step.as_millis() as i64;
-            (to - every_ms, to)
+            (to - width, to)
         })
         .collect()
+}
+
+/// A window one and a half periods wide: consecutive runs overlap by half a period, so a late
+/// start (a cold start, a delayed schedule) leaves no time uncovered.
+pub fn overlapping(every: Duration) -> Duration {
+    every + every / 2
 }
 
 /// Whether the REST API's `remote` status is worth storing, given the rank the ledger holds for
@@ -244,8 +251,8 @@ mod tests {
     }
 
     #[test]
-    fn each_step_is_looked_up_once_when_runs_are_regular() {
-        // GIVEN a resource last changed at t = 0 and runs every 15 minutes
+    fn each_step_is_looked_up_and_late_runs_leave_no_gap() {
+        // GIVEN a resource last changed at t = 0 and runs every 15 minutes (7 s late)
         let every = Duration::from_secs(15 * 60);
         let changed = 0_i64;
         let runs = (1..=200).map(|i| i * every.as_millis() as i64 + 7_000);
@@ -257,8 +264,9 @@ mod tests {
                     .any(|(from, to)| (*from..*to).contains(&changed))
             })
             .collect();
-        // THEN it is looked up once per step: at 15 min, 1 h, 4 h and 24 h of age
+        // THEN it is looked up at each step, once more half a period later at most: at 15 min,
+        // 1 h, 4 h and 24 h of age (and 15 minutes after each, from the overlap)
         let ages: Vec<i64> = hits.iter().map(|now| (now - changed) / 60_000).collect();
-        assert_eq!(ages, vec![15, 60, 240, 1440]);
+        assert_eq!(ages, vec![15, 30, 60, 75, 240, 255, 1440, 1455]);
     }
 }

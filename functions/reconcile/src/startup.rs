@@ -124,12 +124,13 @@ pub fn scheduled_plan(config: &Config, now: OffsetDateTime) -> RunPlan {
 }
 
 /// The plan of a run at `now` when runs happen `every`: the stuck lookups due, and with a
-/// `sweep_lag`, the sweep of the period that ended that long ago.
+/// `sweep_lag`, the sweep of the period that ended that long ago (one and a half periods wide,
+/// so that a late run leaves no gap: `ports::overlapping`).
 pub fn scheduled(every: Duration, sweep_lag: Option<Duration>, now: OffsetDateTime) -> RunPlan {
     RunPlan {
         stuck: StuckLookups::Due,
         sweep: sweep_lag.map(|lag| Window {
-            since: now - lag - every,
+            since: now - lag - crate::ports::overlapping(every),
             until: now - lag,
         }),
         dry_run: false,

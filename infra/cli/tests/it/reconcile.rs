@@ -729,3 +729,42 @@ fn after_an_outage_longer_than_twilios_retries_reconcile_puts_back_every_final_s
     );
     drop(server);
 }
+
+#[test]
+fn serve_with_rest_api_credentials_reconciles_on_its_own_timer() {
+    // GIVEN Twilio holding a message delivered 15 minutes ago that never reached us, and
+    // `serve` given the account, its Auth Token and the REST API's address, reconciling every
+    // second
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let sent = now - Duration::from_secs(15 * 60) + Duration::from_secs(3);
+    let fake = RestFake::start([message_json(&sid(7), "delivered", sent, sent)], 100);
+    let dir = data_dir("reconcile-serve-timer");
+    let server = start_serve(
+        TOKEN,
+        &dir,
+        &[
+            "--account-sid",
+            ACCOUNT,
+            "--api-base",
+            &fake.base,
+            "--reconcile-every",
+            "1s",
+        ],
+    );
+    // WHEN its timer's sweeps reach the minute the message was sent
+    let crm = lines_once_consumed(&dir, "crm-sync", "crm.jsonl");
+    // THEN the message's status is in the stream and the CRM, once
+    assert_eq!(
+        writes(&crm).get(&sid(7)),
+        Some(&vec!["delivered".to_owned()]),
+        "{crm:?}"
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.contains("/Messages.json?DateSent%3E=")),
+        "{:?}",
+        fake.requests()
+    );
+    drop(server);
+}
