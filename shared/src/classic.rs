@@ -451,7 +451,7 @@ fn inbound_message(
     })
 }
 
-fn insert_some(data: &mut Map<String, Value>, name: &str, value: Option<Value>) {
+pub(crate) fn insert_some(data: &mut Map<String, Value>, name: &str, value: Option<Value>) {
     if let Some(value) = value {
         data.insert(name.to_owned(), value);
     }
@@ -459,18 +459,24 @@ fn insert_some(data: &mut Map<String, Value>, name: &str, value: Option<Value>) 
 
 /// `classic-` plus a hash of the webhook, the account and the fact. Stored: never change it.
 fn classic_event_id(webhook: ClassicWebhook, account: &str, fact: &[String]) -> String {
-    let mut hash = Sha256::new();
-    for part in [webhook.name(), account]
+    let parts = [webhook.name(), account]
         .into_iter()
-        .chain(fact.iter().map(String::as_str))
-    {
+        .chain(fact.iter().map(String::as_str));
+    fact_event_id("classic", parts)
+}
+
+/// `<prefix>-` and 32 hex digits of a SHA-256 over `parts`, each length-prefixed (so that no two
+/// different lists of parts hash alike). Ids built this way are stored: never change it.
+pub(crate) fn fact_event_id<'p>(prefix: &str, parts: impl IntoIterator<Item = &'p str>) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part.as_bytes());
     }
-    format!("classic-{}", &hex::encode(hash.finalize())[..32])
+    format!("{prefix}-{}", &hex::encode(hash.finalize())[..32])
 }
 
-fn rfc3339(time: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(time: OffsetDateTime) -> String {
     time.to_offset(time::UtcOffset::UTC)
         .format(&Rfc3339)
         .unwrap_or_default()

@@ -19,13 +19,13 @@
 //!
 //! `Debug` never shows the phone numbers.
 
+use crate::classic::{fact_event_id, insert_some, rfc3339};
 use crate::event::{CloudEvent, ParseError, Redacted};
 use crate::status::{CallStatus, MessageStatus};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use time::format_description::well_known::{Rfc2822, Rfc3339};
+use time::format_description::well_known::Rfc2822;
 
 /// The CloudEvents extension attribute marking an event read back from Twilio's REST API.
 pub const RECONCILED_ATTRIBUTE: &str = "twilioreconciled";
@@ -238,26 +238,9 @@ impl Resource {
     }
 }
 
-fn insert_some(data: &mut Map<String, Value>, name: &str, value: Option<Value>) {
-    if let Some(value) = value {
-        data.insert(name.to_owned(), value);
-    }
-}
-
 /// `reconciled-` plus a hash of the account, the SID and the status. Stored: never change it.
 fn reconciled_event_id(account: &str, sid: &str, status: &str) -> String {
-    let mut hash = Sha256::new();
-    for part in [account, sid, status] {
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part.as_bytes());
-    }
-    format!("reconciled-{}", &hex::encode(hash.finalize())[..32])
-}
-
-fn rfc3339(time: OffsetDateTime) -> String {
-    time.to_offset(time::UtcOffset::UTC)
-        .format(&Rfc3339)
-        .unwrap_or_default()
+    fact_event_id("reconciled", [account, sid, status])
 }
 
 #[cfg(test)]
