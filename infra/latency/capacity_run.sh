@@ -27,8 +27,11 @@ port="${CAPACITY_RUN_PORT:-3987}"
 token=capacity-run-token
 target="${CARGO_TARGET_DIR:-target}"
 
-cargo build --release -p twilio-events-cli --bin twilio-events >&2
-cli="$target/release/twilio-events"
+# CAPACITY_RUN_PROFILE=dev uses the debug build (quicker to build; the emulators, not the CLI,
+# bound the throughput either way).
+profile="${CAPACITY_RUN_PROFILE:-release}"
+cargo build --profile "$profile" -p twilio-events-cli --bin twilio-events >&2
+[ "$profile" = dev ] && cli="$target/debug/twilio-events" || cli="$target/$profile/twilio-events"
 
 work="$(mktemp -d)"
 serve_pid=""

@@ -3,7 +3,8 @@
 # cargo-lambda's Runtime API emulator (tests/it/lambda_runtime.rs,
 # ingest_init_and_invocation_figures_under_the_runtime_api), first with the whole machine, then
 # with the CPU share Lambda gives each memory size (memory / 1,769 MB of one vCPU) as a CPU
-# cgroup quota. Prints one JSON line per run and a table.
+# cgroup quota. Prints one JSON line per run and a table; then the consumers' CPU per record
+# (consumer_cpu_per_record_under_the_runtime_api), with the whole machine.
 #
 #   infra/latency/measure.sh [deliveries per run] [memory sizes in MB...]
 #   infra/latency/measure.sh 300 128 256 512 1024          (the defaults)
@@ -23,10 +24,9 @@ sizes=("$@")
 period_us="${LATENCY_CFS_PERIOD_US:-100000}"
 target="${CARGO_TARGET_DIR:-target}"
 
-cargo build --release -p ingest >&2
-binary="$(cd "$target/release" && pwd)/ingest"
-# The function binaries the runtime tests expect beside the test executable (debug profile).
-cargo build -p ingest -p crm-sync -p quota-alert >&2
+cargo build --release -p ingest -p crm-sync -p quota-alert >&2
+release="$(cd "$target/release" && pwd)"
+binary="$release/ingest"
 cargo test -p twilio-events-testkit --test it --no-run >&2
 
 results="$(mktemp)"
@@ -90,3 +90,9 @@ for r in rows:
     f = r["figures"]
     print(f"| {r['run']} | " + " | ".join(f"{f[c]:.2f}" for c in cols) + " |")
 PY
+
+# The consumers: CPU per record in batches of 100, release binaries, the whole machine.
+env TWILIO_EVENTS_LATENCY_BIN_DIR="$release" TWILIO_EVENTS_LATENCY_BATCHES="${LATENCY_BATCHES:-5}" \
+    cargo test -q -p twilio-events-testkit --test it \
+    lambda_runtime::consumer_cpu_per_record_under_the_runtime_api -- --exact --nocapture 2>&1 \
+    | sed -n 's/^CONSUMERS //p'

@@ -631,3 +631,91 @@ async fn ingest_init_and_invocation_figures_under_the_runtime_api() {
     assert!(init_ms < 4000.0, "{figures}");
     assert!(percentile(&warm_walls, 99.0) < 2000.0, "{figures}");
 }
+
+/// CPU per record of the two consumers under the Runtime API emulator, for their MemorySize
+/// (docs/cost.md §3): batches of 100 new status events as the event source mapping hands them
+/// over; crm-sync with a CRM that answers at once, quota-alert with the template's default quota
+/// (most events count for nothing) and with one that counts every message (a transaction per
+/// record). `TWILIO_EVENTS_LATENCY_BATCHES` batches each (default 3); prints `CONSUMERS {json}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_cpu_per_record_under_the_runtime_api() {
+    let batches: usize = std::env::var("TWILIO_EVENTS_LATENCY_BATCHES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
+    let binary_of = |name: &str| {
+        std::env::var("TWILIO_EVENTS_LATENCY_BIN_DIR")
+            .map(|dir| PathBuf::from(dir).join(name))
+            .unwrap_or_else(|_| binary(name))
+    };
+    let crm = RecordingCrm::start("never-refused");
+    let every_message = json!({"quotas": [{"name": "sms-hour", "counts": "messages",
+                                           "window": "hour", "limit": 1_000_000}]})
+    .to_string();
+    let runs = [
+        (
+            "crm-sync",
+            "CrmSyncFunction",
+            params(&[("CrmKind", "http"), ("CrmUrl", &crm.url)]),
+        ),
+        ("quota-alert", "QuotaAlertFunction", params(&[])),
+        (
+            "quota-alert",
+            "QuotaAlertFunction",
+            params(&[("QuotasJson", &every_message)]),
+        ),
+    ];
+    let run_id = format!("{:08x}", std::process::id());
+    let mut figures = Vec::new();
+    for (n, (name, function_id, parameters)) in runs.iter().enumerate() {
+        // GIVEN the consumer, started from nothing
+        let stack = EmulatedStack::for_function(function_id, parameters, &BTreeMap::new()).await;
+        let emulator = RuntimeEmulator::start();
+        let started = std::time::Instant::now();
+        let mut child = spawn_measured(&binary_of(name), &stack.env, &emulator);
+        let pid = child.id();
+        wait_for_first_next(&emulator, Duration::from_secs(30));
+        let init_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let init_cpu_ms = cpu_ns(pid) as f64 / 1e6;
+        // WHEN it gets batches of 100 new events (the first batch warms it up)
+        let mut walls = Vec::new();
+        let mut cpu_after_first = 0;
+        for b in 0..=batches {
+            let records: Vec<(String, Vec<u8>, String)> = (0..100)
+                .map(|i| {
+                    let sid = format!("SM{run_id}{n:04x}{b:08x}{i:012x}");
+                    let data = StatusEvent::message(&sid, "sent").to_bytes();
+                    (sid, data, format!("{:056}", b * 100 + i))
+                })
+                .collect();
+            let sent = std::time::Instant::now();
+            let answer = emulator
+                .invoke(&kinesis_event("measured", &records))
+                .await;
+            walls.push(sent.elapsed().as_secs_f64() * 1000.0);
+            // THEN no record failed
+            assert_eq!(answer, json!({"batchItemFailures": []}), "{name}");
+            if b == 0 {
+                cpu_after_first = cpu_ns(pid);
+            }
+        }
+        let cpu_per_record_ms =
+            (cpu_ns(pid) - cpu_after_first) as f64 / 1e6 / (batches.max(1) * 100) as f64;
+        let rss_kb = peak_rss_kb(pid);
+        let _ = child.kill();
+        let _ = child.wait();
+        let warm: Vec<f64> = walls.iter().skip(1).copied().collect();
+        figures.push(json!({
+            "function": name,
+            "quotas": if *function_id == "QuotaAlertFunction" {
+                if parameters.is_empty() { "template default" } else { "every message counted" }
+            } else { "" },
+            "init_ms": init_ms,
+            "init_cpu_ms": init_cpu_ms,
+            "cpu_per_record_ms": cpu_per_record_ms,
+            "batch_of_100_mean_ms": warm.iter().sum::<f64>() / warm.len().max(1) as f64,
+            "peak_rss_mb": rss_kb as f64 / 1024.0,
+        }));
+    }
+    println!("CONSUMERS {}", Value::Array(figures));
+}

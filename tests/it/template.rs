@@ -191,6 +191,23 @@ fn functions_run_on_al2023_arm64_built_by_cargo_lambda() {
 }
 
 #[test]
+fn each_function_has_the_memory_size_docs_cost_md_derives() {
+    // Lambda sells CPU with memory (1,769 MB = one vCPU); docs/cost.md §3 measures each
+    // function's CPU and derives these: ingest and quota-alert at the smallest size, crm-sync at
+    // 256 MB for its CPU per record.
+    for (id, expected) in [
+        ("IngestFunction", 128),
+        ("QuotaAlertFunction", 128),
+        ("CrmSyncFunction", 256),
+    ] {
+        let memory = text(at(props(id), &["MemorySize"])).parse::<u32>().unwrap();
+        assert_eq!(memory, expected, "{id}: MemorySize (docs/cost.md §3)");
+    }
+    let cost = std::fs::read_to_string(repo_root().join("docs/cost.md")).expect("docs/cost.md");
+    assert!(cost.contains("MemorySize"), "docs/cost.md explains the memory sizes");
+}
+
+#[test]
 fn ingest_answers_within_twilios_five_seconds() {
     let timeout: u32 = text(function_property("IngestFunction", "Timeout"))
         .parse()
