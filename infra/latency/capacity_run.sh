@@ -47,11 +47,12 @@ for concurrency in "${levels[@]}"; do
     python3 - "$name" <<'PY'
 import os, sys, time, boto3
 name = sys.argv[1]
-ddb = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
+region = os.environ["AWS_REGION"]
+ddb = boto3.client("dynamodb", region_name=region, endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
 ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
                  AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                  KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-kinesis = boto3.client("kinesis", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+kinesis = boto3.client("kinesis", region_name=region, endpoint_url=os.environ["AWS_ENDPOINT_URL"])
 kinesis.create_stream(StreamName=name, ShardCount=1)
 while kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"] != "ACTIVE":
     time.sleep(0.2)

@@ -689,9 +689,7 @@ async fn consumer_cpu_per_record_under_the_runtime_api() {
                 })
                 .collect();
             let sent = std::time::Instant::now();
-            let answer = emulator
-                .invoke(&kinesis_event("measured", &records))
-                .await;
+            let answer = emulator.invoke(&kinesis_event("measured", &records)).await;
             walls.push(sent.elapsed().as_secs_f64() * 1000.0);
             // THEN no record failed
             assert_eq!(answer, json!({"batchItemFailures": []}), "{name}");

@@ -204,7 +204,10 @@ fn each_function_has_the_memory_size_docs_cost_md_derives() {
         assert_eq!(memory, expected, "{id}: MemorySize (docs/cost.md §3)");
     }
     let cost = std::fs::read_to_string(repo_root().join("docs/cost.md")).expect("docs/cost.md");
-    assert!(cost.contains("MemorySize"), "docs/cost.md explains the memory sizes");
+    assert!(
+        cost.contains("MemorySize"),
+        "docs/cost.md explains the memory sizes"
+    );
 }
 
 #[test]
