@@ -5,6 +5,12 @@
 //! 100 values, the EMF limit per metric) and is written once, at the end.
 //! Dimensions stay low-cardinality by construction: the service name, and what each caller
 //! passes explicitly (a quota name, a failure class), never ids.
+//!
+//! CloudWatch bills each metric name × dimension set for every hour it receives a value
+//! (docs/cost.md), so a count of zero is not written (a failure metric then costs nothing in an
+//! hour without failures; alarms on them treat missing data as not breaching), and counts that no
+//! alarm or dashboard reads are [`Metrics::tally`]s: fields of the same log line, searchable in
+//! CloudWatch Logs Insights, not metrics.
 
 use serde_json::{Map, Value, json};
 use std::sync::Mutex;
@@ -45,6 +51,8 @@ struct Metric {
     name: String,
     unit: Unit,
     values: Vec<f64>,
+    /// A CloudWatch metric, or only a field of the log line ([`Metrics::tally`]).
+    published: bool,
 }
 
 /// One EMF document in the making.
@@ -76,6 +84,10 @@ impl Metrics {
 
     /// Adds a value: counts accumulate into one sum, other units keep each value.
     pub fn add(&mut self, name: &str, value: f64, unit: Unit) {
+        self.record(name, value, unit, true);
+    }
+
+    fn record(&mut self, name: &str, value: f64, unit: Unit, published: bool) {
         let metric = match self.metrics.iter_mut().find(|m| m.name == name) {
             Some(metric) => metric,
             None => {
@@ -83,6 +95,7 @@ impl Metrics {
                     name: name.to_owned(),
                     unit,
                     values: Vec::new(),
+                    published,
                 });
                 self.metrics
                     .last_mut()
@@ -96,8 +109,19 @@ impl Metrics {
         }
     }
 
+    /// Counts `n` (nothing is written for 0: see the module's note on cost).
     pub fn count(&mut self, name: &str, n: usize) {
-        self.add(name, n as f64, Unit::Count);
+        if n > 0 {
+            self.add(name, n as f64, Unit::Count);
+        }
+    }
+
+    /// Counts `n` into a field of the log line that is not a CloudWatch metric: for counts no
+    /// alarm or dashboard reads (Logs Insights can still sum them). Nothing for 0.
+    pub fn tally(&mut self, name: &str, n: usize) {
+        if n > 0 {
+            self.record(name, n as f64, Unit::Count, false);
+        }
     }
 
     /// A value searchable in CloudWatch Logs Insights but not a metric (a request id, say).
@@ -134,8 +158,13 @@ impl Metrics {
         let definitions: Vec<Value> = self
             .metrics
             .iter()
+            .filter(|m| m.published)
             .map(|m| json!({"Name": m.name, "Unit": m.unit.as_str()}))
             .collect();
+        if definitions.is_empty() {
+            // Only tallies: a plain JSON log line (an EMF directive needs at least one metric).
+            return Value::Object(root).to_string();
+        }
         root.insert(
             "_aws".into(),
             json!({
@@ -238,6 +267,52 @@ mod tests {
         assert_eq!(doc["Latency"], json!([12.5, 7.0]));
         assert_eq!(doc["requestId"], "r-1");
         assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn a_zero_count_writes_no_metric_and_a_later_count_still_adds_up() {
+        let mut m = Metrics::new("ingest");
+        m.count("StoreFailures", 0);
+        assert!(m.is_empty());
+        assert_eq!(m.get("StoreFailures"), None);
+        m.count("Accepted", 0);
+        m.count("Accepted", 2);
+        m.count("Accepted", 0);
+        assert_eq!(m.get("Accepted"), Some(&[2.0][..]));
+        let doc: Value = serde_json::from_str(&m.to_emf(OffsetDateTime::UNIX_EPOCH)).expect("JSON");
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "Accepted", "Unit": "Count"}])
+        );
+        assert!(doc.get("StoreFailures").is_none());
+    }
+
+    #[test]
+    fn a_tally_is_a_field_of_the_log_line_but_not_a_cloudwatch_metric() {
+        // GIVEN a metric and a tally in one document
+        let mut m = Metrics::new("ingest");
+        m.count("Received", 1);
+        m.tally("Refused", 1);
+        m.tally("Refused", 2);
+        m.tally("SecretRefreshes", 0);
+        // THEN the tally sums like a count, is in the line, and is not in the directive
+        assert_eq!(m.get("Refused"), Some(&[3.0][..]));
+        let doc: Value = serde_json::from_str(&m.to_emf(OffsetDateTime::UNIX_EPOCH)).expect("JSON");
+        assert_eq!(doc["Refused"], 3.0);
+        assert!(doc.get("SecretRefreshes").is_none());
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "Received", "Unit": "Count"}])
+        );
+        // AND a document of tallies only is a plain log line, not an EMF document without metrics
+        let mut only = Metrics::new("ingest");
+        only.tally("Refused", 1);
+        assert!(!only.is_empty());
+        let doc: Value =
+            serde_json::from_str(&only.to_emf(OffsetDateTime::UNIX_EPOCH)).expect("JSON");
+        assert!(doc.get("_aws").is_none(), "{doc}");
+        assert_eq!(doc["Refused"], 1.0);
+        assert_eq!(doc["Service"], "ingest");
     }
 
     #[test]

@@ -655,3 +655,253 @@ async fn reconcile_runs_under_the_runtime_api_on_its_schedule_and_stores_what_th
     assert_eq!(emf["Repaired"], 1.0, "{emf}");
     assert_eq!(emf["Service"], "reconcile", "{emf}");
 }
+
+/// CPU time of every thread of process `pid` so far (`/proc/<pid>/task/*/schedstat`, ns).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Peak resident memory of process `pid` (`VmHWM`, kB).
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// A function binary started as FunctionProcess does, but optionally inside a CPU cgroup
+/// (`TWILIO_EVENTS_LATENCY_CGROUP`: a cgroup v1 `cpu` directory whose quota gives the share
+/// Lambda gives a memory size) before its first instruction, for infra/latency/measure.sh.
+fn spawn_measured(
+    binary: &std::path::Path,
+    env: &BTreeMap<String, String>,
+    emulator: &RuntimeEmulator,
+) -> std::process::Child {
+    let mut command = match std::env::var("TWILIO_EVENTS_LATENCY_CGROUP") {
+        Ok(cgroup) => {
+            let mut c = std::process::Command::new("sh");
+            c.arg("-c")
+                .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$1""#)
+                .arg(cgroup)
+                .arg(binary);
+            c
+        }
+        Err(_) => std::process::Command::new(binary),
+    };
+    command
+        .env_clear()
+        .envs(env)
+        .env("AWS_LAMBDA_RUNTIME_API", emulator.runtime_api())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
+}
+
+/// Waits until the function asks the Runtime API for its first invocation: its init is over.
+fn wait_for_first_next(emulator: &RuntimeEmulator, within: Duration) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        if emulator
+            .output()
+            .lines()
+            .iter()
+            .any(|l| l.contains("/runtime/invocation/next"))
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!(
+        "the function never asked for an invocation: {:?}",
+        emulator.output().lines()
+    );
+}
+
+/// Init and per-invocation figures of ingest under the Runtime API emulator, which the latency
+/// model of docs/cost.md starts from: init (process start to its first `invocation/next`), CPU
+/// per delivery, wall time per invocation, peak RSS. Each delivery is a new event (claim,
+/// publish, complete). infra/latency/measure.sh runs it with the release binary
+/// (`TWILIO_EVENTS_LATENCY_BINARY`), more deliveries (`TWILIO_EVENTS_LATENCY_DELIVERIES`) and
+/// under CPU quotas, and reads the `LATENCY {json}` line it prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_init_and_invocation_figures_under_the_runtime_api() {
+    let deliveries: usize = std::env::var("TWILIO_EVENTS_LATENCY_DELIVERIES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50);
+    let path = std::env::var("TWILIO_EVENTS_LATENCY_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| binary("ingest"));
+    // GIVEN ingest with the template's environment, started from nothing
+    let stack =
+        EmulatedStack::for_function("IngestFunction", &ingest_parameters(), &ingest_secrets())
+            .await;
+    let emulator = RuntimeEmulator::start();
+    let started = std::time::Instant::now();
+    let mut child = spawn_measured(&path, &stack.env, &emulator);
+    let pid = child.id();
+    wait_for_first_next(&emulator, Duration::from_secs(30));
+    let init_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let init_cpu_ms = cpu_ns(pid) as f64 / 1e6;
+
+    // WHEN Twilio delivers one new event at a time
+    let run = format!("{:08x}", std::process::id());
+    let mut walls = Vec::with_capacity(deliveries);
+    let mut first_cpu_ms = 0.0;
+    let cpu_before = cpu_ns(pid);
+    let mut cpu_after_first = cpu_before;
+    for i in 0..deliveries {
+        let sid = format!("SM{run}{i:024x}");
+        let (delivery, _, _, _) =
+            signed_delivery(&[StatusEvent::message(&sid, "delivered").to_bytes()]);
+        let sent = std::time::Instant::now();
+        let answer = emulator.invoke(&delivery).await;
+        walls.push(sent.elapsed().as_secs_f64() * 1000.0);
+        // THEN each is accepted
+        assert_eq!(status(&answer), 200, "{answer}");
+        if i == 0 {
+            cpu_after_first = cpu_ns(pid);
+            first_cpu_ms = (cpu_after_first - cpu_before) as f64 / 1e6;
+        }
+    }
+    let warm = deliveries.saturating_sub(1).max(1) as f64;
+    let cpu_per_delivery_ms = (cpu_ns(pid) - cpu_after_first) as f64 / 1e6 / warm;
+    let rss_kb = peak_rss_kb(pid);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let first_ms = walls[0];
+    let mut warm_walls: Vec<f64> = walls.iter().skip(1).copied().collect();
+    if warm_walls.is_empty() {
+        warm_walls.push(first_ms);
+    }
+    warm_walls.sort_by(f64::total_cmp);
+    let figures = json!({
+        "deliveries": deliveries,
+        "cgroup": std::env::var("TWILIO_EVENTS_LATENCY_CGROUP").ok(),
+        "init_ms": init_ms,
+        "init_cpu_ms": init_cpu_ms,
+        "first_invocation_ms": first_ms,
+        "first_invocation_cpu_ms": first_cpu_ms,
+        "cpu_per_delivery_ms": cpu_per_delivery_ms,
+        "invocation_p50_ms": percentile(&warm_walls, 50.0),
+        "invocation_p99_ms": percentile(&warm_walls, 99.0),
+        "invocation_max_ms": warm_walls[warm_walls.len() - 1],
+        "peak_rss_mb": rss_kb as f64 / 1024.0,
+    });
+    println!("LATENCY {figures}");
+    // AND, loosely (a shared CI machine), far inside the 4 s timeout and Twilio's 5 s
+    assert!(init_ms < 4000.0, "{figures}");
+    assert!(percentile(&warm_walls, 99.0) < 2000.0, "{figures}");
+}
+
+/// CPU per record of the two consumers under the Runtime API emulator, for their MemorySize
+/// (docs/cost.md §3): batches of 100 new status events as the event source mapping hands them
+/// over; crm-sync with a CRM that answers at once, quota-alert with the template's default quota
+/// (most events count for nothing) and with one that counts every message (a transaction per
+/// record). `TWILIO_EVENTS_LATENCY_BATCHES` batches each (default 3); prints `CONSUMERS {json}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_cpu_per_record_under_the_runtime_api() {
+    let batches: usize = std::env::var("TWILIO_EVENTS_LATENCY_BATCHES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
+    let binary_of = |name: &str| {
+        std::env::var("TWILIO_EVENTS_LATENCY_BIN_DIR")
+            .map(|dir| PathBuf::from(dir).join(name))
+            .unwrap_or_else(|_| binary(name))
+    };
+    let crm = RecordingCrm::start("never-refused");
+    let every_message = json!({"quotas": [{"name": "sms-hour", "counts": "messages",
+                                           "window": "hour", "limit": 1_000_000}]})
+    .to_string();
+    let runs = [
+        (
+            "crm-sync",
+            "CrmSyncFunction",
+            params(&[("CrmKind", "http"), ("CrmUrl", &crm.url)]),
+        ),
+        ("quota-alert", "QuotaAlertFunction", params(&[])),
+        (
+            "quota-alert",
+            "QuotaAlertFunction",
+            params(&[("QuotasJson", &every_message)]),
+        ),
+    ];
+    let run_id = format!("{:08x}", std::process::id());
+    let mut figures = Vec::new();
+    for (n, (name, function_id, parameters)) in runs.iter().enumerate() {
+        // GIVEN the consumer, started from nothing
+        let stack = EmulatedStack::for_function(function_id, parameters, &BTreeMap::new()).await;
+        let emulator = RuntimeEmulator::start();
+        let started = std::time::Instant::now();
+        let mut child = spawn_measured(&binary_of(name), &stack.env, &emulator);
+        let pid = child.id();
+        wait_for_first_next(&emulator, Duration::from_secs(30));
+        let init_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let init_cpu_ms = cpu_ns(pid) as f64 / 1e6;
+        // WHEN it gets batches of 100 new events (the first batch warms it up)
+        let mut walls = Vec::new();
+        let mut cpu_after_first = 0;
+        for b in 0..=batches {
+            let records: Vec<(String, Vec<u8>, String)> = (0..100)
+                .map(|i| {
+                    let sid = format!("SM{run_id}{n:04x}{b:08x}{i:012x}");
+                    let data = StatusEvent::message(&sid, "sent").to_bytes();
+                    (sid, data, format!("{:056}", b * 100 + i))
+                })
+                .collect();
+            let sent = std::time::Instant::now();
+            let answer = emulator.invoke(&kinesis_event("measured", &records)).await;
+            walls.push(sent.elapsed().as_secs_f64() * 1000.0);
+            // THEN no record failed
+            assert_eq!(answer, json!({"batchItemFailures": []}), "{name}");
+            if b == 0 {
+                cpu_after_first = cpu_ns(pid);
+            }
+        }
+        let cpu_per_record_ms =
+            (cpu_ns(pid) - cpu_after_first) as f64 / 1e6 / (batches.max(1) * 100) as f64;
+        let rss_kb = peak_rss_kb(pid);
+        let _ = child.kill();
+        let _ = child.wait();
+        let warm: Vec<f64> = walls.iter().skip(1).copied().collect();
+        figures.push(json!({
+            "function": name,
+            "quotas": if *function_id == "QuotaAlertFunction" {
+                if parameters.is_empty() { "template default" } else { "every message counted" }
+            } else { "" },
+            "init_ms": init_ms,
+            "init_cpu_ms": init_cpu_ms,
+            "cpu_per_record_ms": cpu_per_record_ms,
+            "batch_of_100_mean_ms": warm.iter().sum::<f64>() / warm.len().max(1) as f64,
+            "peak_rss_mb": rss_kb as f64 / 1024.0,
+        }));
+    }
+    println!("CONSUMERS {}", Value::Array(figures));
+}

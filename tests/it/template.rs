@@ -159,10 +159,9 @@ fn functions_run_on_al2023_arm64_built_by_cargo_lambda() {
             .unwrap_or_else(|| panic!("{id}: Architectures is a list"));
         assert_eq!(arch.iter().map(text).collect::<Vec<_>>(), ["arm64"], "{id}");
         assert_eq!(text(function_property(id, "Handler")), "bootstrap", "{id}");
-        assert_eq!(
-            text(function_property(id, "Tracing")),
-            "Active",
-            "{id}: X-Ray"
+        assert!(
+            is_ref_to(function_property(id, "Tracing"), "TracingMode"),
+            "{id}: X-Ray follows the TracingMode parameter"
         );
         assert_eq!(
             text(at(props(id), &["LoggingConfig", "LogFormat"])),
@@ -190,6 +189,26 @@ fn functions_run_on_al2023_arm64_built_by_cargo_lambda() {
         let memory = text(at(props(id), &["MemorySize"])).parse::<u32>().unwrap();
         assert!((128..=10240).contains(&memory), "{id}: MemorySize {memory}");
     }
+}
+
+#[test]
+fn each_function_has_the_memory_size_docs_cost_md_derives() {
+    // Lambda sells CPU with memory (1,769 MB = one vCPU); docs/cost.md §3 measures each
+    // function's CPU and derives these: ingest and quota-alert at the smallest size, crm-sync at
+    // 256 MB for its CPU per record.
+    for (id, expected) in [
+        ("IngestFunction", 128),
+        ("QuotaAlertFunction", 128),
+        ("CrmSyncFunction", 256),
+    ] {
+        let memory = text(at(props(id), &["MemorySize"])).parse::<u32>().unwrap();
+        assert_eq!(memory, expected, "{id}: MemorySize (docs/cost.md §3)");
+    }
+    let cost = std::fs::read_to_string(repo_root().join("docs/cost.md")).expect("docs/cost.md");
+    assert!(
+        cost.contains("MemorySize"),
+        "docs/cost.md explains the memory sizes"
+    );
 }
 
 #[test]
@@ -379,17 +398,69 @@ fn consumers_cannot_block_a_shard() {
     }
 }
 
+/// The allowed values of a parameter, as text.
+fn allowed_values(name: &str) -> Vec<String> {
+    at(template(), &["Parameters", name, "AllowedValues"])
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{name}: AllowedValues is a list"))
+        .iter()
+        .map(text)
+        .collect()
+}
+
 #[test]
-fn the_stream_is_on_demand_and_encrypted() {
+fn x_ray_is_off_by_default_and_active_sampling_is_a_parameter() {
+    // Active tracing records most of a small account's invocations at $5 per million traces
+    // (docs/cost.md), so it is opt-in.
+    assert_eq!(parameter_default("TracingMode"), "PassThrough");
+    assert_eq!(allowed_values("TracingMode"), ["PassThrough", "Active"]);
+    assert!(is_ref_to(
+        at(template(), &["Globals", "Function", "Tracing"]),
+        "TracingMode"
+    ));
+    for (id, _, _) in FUNCTIONS {
+        assert!(
+            try_at(props(id), &["Tracing"]).is_none(),
+            "{id}: tracing comes from Globals (the TracingMode parameter)"
+        );
+    }
+}
+
+#[test]
+fn the_stream_is_one_provisioned_shard_by_default_on_demand_a_parameter_and_encrypted() {
     let p = props("EventStream");
     assert_eq!(
         text(at(resource("EventStream"), &["Type"])),
         "AWS::Kinesis::Stream"
     );
-    assert_eq!(
-        text(at(p, &["StreamModeDetails", "StreamMode"])),
-        "ON_DEMAND"
-    );
+    // GIVEN the mode parameter: PROVISIONED by default, ON_DEMAND the alternative
+    assert!(is_ref_to(
+        at(p, &["StreamModeDetails", "StreamMode"]),
+        "StreamMode"
+    ));
+    assert_eq!(parameter_default("StreamMode"), "PROVISIONED");
+    assert_eq!(allowed_values("StreamMode"), ["PROVISIONED", "ON_DEMAND"]);
+    // THEN the shard count applies to a provisioned stream only (CloudFormation refuses a
+    // ShardCount with ON_DEMAND), one shard by default
+    let shards = tagged(at(p, &["ShardCount"]), "If", "Fn::If")
+        .and_then(Value::as_sequence)
+        .expect("ShardCount: !If [IsProvisionedStream, !Ref StreamShardCount, !Ref AWS::NoValue]");
+    assert_eq!(text(&shards[0]), "IsProvisionedStream");
+    assert!(is_ref_to(&shards[1], "StreamShardCount"));
+    assert!(is_ref_to(&shards[2], "AWS::NoValue"));
+    assert_eq!(parameter_default("StreamShardCount"), "1");
+    let condition = tagged(
+        at(template(), &["Conditions", "IsProvisionedStream"]),
+        "Equals",
+        "Fn::Equals",
+    )
+    .and_then(Value::as_sequence)
+    .expect("IsProvisionedStream: !Equals [!Ref StreamMode, PROVISIONED]");
+    assert!(is_ref_to(&condition[0], "StreamMode"));
+    assert_eq!(text(&condition[1]), "PROVISIONED");
+    // AND the retention default is the 24 h both modes include: more costs $0.02 per
+    // shard-hour on a provisioned stream, more than the shard (docs/cost.md)
+    assert_eq!(parameter_default("StreamRetentionHours"), "24");
     assert_eq!(text(at(p, &["StreamEncryption", "EncryptionType"])), "KMS");
     assert!(try_at(p, &["StreamEncryption", "KeyId"]).is_some());
     assert!(is_ref_to(
@@ -1682,4 +1753,71 @@ fn reconcile_runs_on_its_schedule_reads_the_open_index_and_writes_only_through_i
         )),
         "0"
     );
+}
+
+/// The names the service's sources publish as CloudWatch metrics: `.count("X"`, `.add("X"`
+/// (ingest's `Status{}xx` as Status2xx, 4xx and 5xx) and crm-sync's `metric::` constants.
+/// Tallies (`.tally("X"`) are log fields, not metrics.
+fn published_metric_names(service: &str) -> BTreeSet<String> {
+    let source = service_source(service);
+    let calls = regex::Regex::new(r#"\.(?:count|add)\(\s*"([A-Za-z0-9]+)""#).unwrap();
+    let mut names: BTreeSet<String> = calls
+        .captures_iter(&source)
+        .map(|c| c[1].to_owned())
+        .collect();
+    if source.contains(r#".count(&format!("Status{}xx""#) {
+        names.extend(["Status2xx", "Status4xx", "Status5xx"].map(str::to_owned));
+    }
+    if let Some(module) = source.split("pub mod metric {").nth(1) {
+        let module = module.split("\n}").next().unwrap_or_default();
+        let constant = regex::Regex::new(r#"pub const [A-Z_]+: &str = "([A-Za-z0-9]+)";"#).unwrap();
+        names.extend(constant.captures_iter(module).map(|c| c[1].to_owned()));
+    }
+    names
+}
+
+#[test]
+fn every_custom_metric_a_function_publishes_is_read_by_an_alarm_or_the_dashboard() {
+    // CloudWatch bills every metric name × dimension set by the hour (docs/cost.md): what no
+    // alarm or dashboard reads is a tally (a log field) or not written.
+    // The body and its variables (the widgets of optional functions are variables).
+    let body = serde_yaml_ng::to_string(at(props("PipelineDashboard"), &["DashboardBody"]))
+        .expect("DashboardBody as text");
+    let alarmed: BTreeSet<String> = watched_metrics()
+        .into_iter()
+        .filter(|w| w.namespace == "TwilioEvents")
+        .map(|w| w.metric)
+        .collect();
+    // quota-alert's Used and Limit sit beside Utilization (one document per quota); its README
+    // documents them as metrics for users' own alarms.
+    let documented_for_users = ["Used", "Limit"];
+    for service in ["ingest", "crm-sync", "quota-alert", "reconcile"] {
+        let names = published_metric_names(service);
+        assert!(names.len() >= 5, "{service}: found only {names:?}");
+        for name in names {
+            let read = alarmed.contains(&name)
+                || body.contains(&format!("\"{name}\""))
+                || (service == "quota-alert" && documented_for_users.contains(&name.as_str()));
+            assert!(
+                read,
+                "{service} publishes the metric {name}, which no alarm or dashboard widget reads: \
+                 make it a tally (Metrics::tally) or show it"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_parameter_is_in_the_deploy_guides_table() {
+    let guide = deploy_guide();
+    let parameters = at(template(), &["Parameters"])
+        .as_mapping()
+        .expect("Parameters is a mapping");
+    for (name, _) in parameters {
+        let name = text(name);
+        assert!(
+            guide.contains(&format!("`{name}`")),
+            "docs/deploy.md does not describe the parameter {name}"
+        );
+    }
 }

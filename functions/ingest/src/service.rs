@@ -542,11 +542,11 @@ where
                     request_id = request.request_id,
                     "read the Twilio secret again"
                 );
-                metrics.count("SecretRefreshes", 1);
+                metrics.tally("SecretRefreshes", 1);
             }
             Refresh::Failed(error) => {
                 tracing::error!(request_id = request.request_id, %error, "could not read the Twilio secret again");
-                metrics.count("SecretRefreshFailures", 1);
+                metrics.tally("SecretRefreshFailures", 1);
             }
             Refresh::NoSource | Refresh::NotDue => {}
         }
@@ -654,7 +654,7 @@ where
         metrics: &mut Metrics,
     ) -> IngestResponse {
         let class = refusal.class();
-        metrics.count("Refused", 1);
+        metrics.tally("Refused", 1);
         metrics.property("refusal", class);
         match refusal {
             Refusal::ContentType => {
@@ -854,7 +854,7 @@ where
             }
         }
         metrics.count("Duplicates", summary.duplicates);
-        metrics.count("QuarantineDuplicates", summary.quarantine_duplicates);
+        metrics.tally("QuarantineDuplicates", summary.quarantine_duplicates);
         metrics.count("InProgress", summary.in_progress);
         metrics.count("StoreFailures", summary.store_failures);
 
