@@ -28,7 +28,7 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "NAME|ARN")]
     function: String,
     /// Replay what arrived from this time on: RFC 3339 (2026-11-30T08:00:00Z) or a duration ago
-    /// (24h). Kinesis keeps records for the stream's retention period (template: 7 days).
+    /// (24h). Kinesis keeps records for the stream's retention period (template: 24 hours by default).
     #[arg(long, value_name = "TIME", value_parser = parse_point_in_time)]
     since: OffsetDateTime,
     /// Stop at records that arrived after this time (default: what the stream holds now).
