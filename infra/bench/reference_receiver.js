@@ -32,6 +32,7 @@ const {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
 } = require("@aws-sdk/client-kinesis");
+const { NodeHttpHandler } = require("@smithy/node-http-handler");
 
 function flag(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -108,7 +109,9 @@ async function main() {
     .map((l) => JSON.parse(l));
   const endpoint = process.env.AWS_ENDPOINT_URL;
   const ddb = new DynamoDBClient({ endpoint });
-  const kinesis = new KinesisClient({ endpoint });
+  // The Kinesis client speaks HTTP/2 by default (for SubscribeToShard); the emulator speaks
+  // HTTP/1.1, as the DynamoDB client does. NodeHttpHandler keeps connections alive.
+  const kinesis = new KinesisClient({ endpoint, requestHandler: new NodeHttpHandler() });
   const table = `cmp-node-dedup-${process.pid}`;
   const stream = `cmp-node-events-${process.pid}`;
   await createResources(ddb, kinesis, table, stream);
