@@ -86,14 +86,19 @@ impl<R, P: PartialEq + Clone> LastEndpoint<R, P> {
                 }
                 aws_sdk_dynamodb::config::endpoint::EndpointFuture::ready(Ok(endpoint))
             }
-            Some(Err(error)) => aws_sdk_dynamodb::config::endpoint::EndpointFuture::ready(Err(error)),
+            Some(Err(error)) => {
+                aws_sdk_dynamodb::config::endpoint::EndpointFuture::ready(Err(error))
+            }
             None => resolve(&self.resolver, params),
         }
     }
 }
 
 impl aws_sdk_dynamodb::config::endpoint::ResolveEndpoint
-    for LastEndpoint<aws_sdk_dynamodb::config::endpoint::DefaultResolver, aws_sdk_dynamodb::config::endpoint::Params>
+    for LastEndpoint<
+        aws_sdk_dynamodb::config::endpoint::DefaultResolver,
+        aws_sdk_dynamodb::config::endpoint::Params,
+    >
 {
     fn resolve_endpoint<'a>(
         &'a self,
@@ -106,7 +111,10 @@ impl aws_sdk_dynamodb::config::endpoint::ResolveEndpoint
 }
 
 impl aws_sdk_kinesis::config::endpoint::ResolveEndpoint
-    for LastEndpoint<aws_sdk_kinesis::config::endpoint::DefaultResolver, aws_sdk_kinesis::config::endpoint::Params>
+    for LastEndpoint<
+        aws_sdk_kinesis::config::endpoint::DefaultResolver,
+        aws_sdk_kinesis::config::endpoint::Params,
+    >
 {
     fn resolve_endpoint<'a>(
         &'a self,

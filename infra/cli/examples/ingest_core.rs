@@ -153,8 +153,9 @@ fn main() -> std::process::ExitCode {
             _ => Err(BenchError::Usage(USAGE)),
         },
         Some("run") => match flag(&args, "--cases") {
-            Some(cases) => bench_support::runtime(&args)
-                .and_then(|rt| rt.block_on(run(&args, &cases, &token))),
+            Some(cases) => {
+                bench_support::runtime(&args).and_then(|rt| rt.block_on(run(&args, &cases, &token)))
+            }
             None => Err(BenchError::Usage(USAGE)),
         },
         _ => Err(BenchError::Usage(USAGE)),

@@ -82,8 +82,17 @@ async fn claim(c: &Clients, table: &str, key: &str) -> Result<bool, BenchError> 
         .await;
     match result {
         Ok(_) => Ok(true),
-        Err(e) if matches!(e.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => Ok(false),
-        Err(e) => Err(BenchError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(PutItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(BenchError::Aws(
+            aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+        )),
     }
 }
 
@@ -99,7 +108,9 @@ async fn publish(c: &Clients, stream: &str, p: &Prepared) -> Result<(), BenchErr
         .records(entry)
         .send()
         .await
-        .map_err(|e| BenchError::Aws(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string()))?;
+        .map_err(|e| {
+            BenchError::Aws(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string())
+        })?;
     Ok(())
 }
 
@@ -107,7 +118,10 @@ async fn complete(c: &Clients, table: &str, key: &str) -> Result<(), BenchError>
     let item = HashMap::from([
         ("pk".to_owned(), AttributeValue::S(key.to_owned())),
         ("status".to_owned(), AttributeValue::S("COMPLETED".into())),
-        ("expires_at".to_owned(), AttributeValue::N((now_ms() / 1000 + 604_800).to_string())),
+        (
+            "expires_at".to_owned(),
+            AttributeValue::N((now_ms() / 1000 + 604_800).to_string()),
+        ),
     ]);
     let put = PutRequest::builder()
         .set_item(Some(item))
@@ -115,10 +129,15 @@ async fn complete(c: &Clients, table: &str, key: &str) -> Result<(), BenchError>
         .map_err(|e| BenchError::Aws(e.to_string()))?;
     c.dynamodb
         .batch_write_item()
-        .request_items(table, vec![WriteRequest::builder().put_request(put).build()])
+        .request_items(
+            table,
+            vec![WriteRequest::builder().put_request(put).build()],
+        )
         .send()
         .await
-        .map_err(|e| BenchError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+        .map_err(|e| {
+            BenchError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+        })?;
     Ok(())
 }
 
@@ -156,7 +175,9 @@ async fn run(args: &[String], cases_path: &str) -> Result<(), BenchError> {
     };
     let mut per_call_us = serde_json::Map::new();
     if per_call > 0 {
-        let keys: Vec<String> = (0..per_call).map(|i| format!("floor#{suffix}#{i}")).collect();
+        let keys: Vec<String> = (0..per_call)
+            .map(|i| format!("floor#{suffix}#{i}"))
+            .collect();
         let sample = &prepared[0];
         let t = cpu_us();
         for key in &keys {
@@ -173,7 +194,9 @@ async fn run(args: &[String], cases_path: &str) -> Result<(), BenchError> {
             complete(&clients, &table, key).await?;
         }
         let complete_cpu = cpu_us() - t;
-        let per = |total: u64| serde_json::json!(((total as f64 / per_call as f64) * 10.0).round() / 10.0);
+        let per = |total: u64| {
+            serde_json::json!(((total as f64 / per_call as f64) * 10.0).round() / 10.0)
+        };
         per_call_us.insert("put_item_claim".into(), per(claim_cpu));
         per_call_us.insert("put_records".into(), per(publish_cpu));
         per_call_us.insert("batch_write_complete".into(), per(complete_cpu));
@@ -201,9 +224,7 @@ async fn run(args: &[String], cases_path: &str) -> Result<(), BenchError> {
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match flag(&args, "--cases") {
-        Some(cases) => {
-            bench_support::runtime(&args).and_then(|rt| rt.block_on(run(&args, &cases)))
-        }
+        Some(cases) => bench_support::runtime(&args).and_then(|rt| rt.block_on(run(&args, &cases))),
         None => Err(BenchError::Usage(USAGE)),
     };
     match result {
