@@ -338,3 +338,36 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::LastEndpoint;
+    use aws_sdk_dynamodb::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    use futures_util::FutureExt;
+
+    fn url(resolver: &impl ResolveEndpoint, params: &Params) -> String {
+        let endpoint = resolver.resolve_endpoint(params).now_or_never();
+        endpoint.unwrap().unwrap().url().to_owned()
+    }
+
+    #[test]
+    fn the_kept_endpoint_is_the_sdk_resolvers_answer_and_other_parameters_are_resolved_again() {
+        // GIVEN the SDK's resolver, and the same kept after its last answer
+        let sdk = DefaultResolver::new();
+        let kept = LastEndpoint::new(DefaultResolver::new());
+        let east = Params::builder().region("us-east-1").build().unwrap();
+        let west = Params::builder().region("eu-west-1").build().unwrap();
+        let local = Params::builder()
+            .region("us-east-1")
+            .endpoint("http://127.0.0.1:5099")
+            .build()
+            .unwrap();
+        // WHEN both resolve the same parameters, then others, then the first again
+        // THEN they answer alike every time
+        for params in [&east, &east, &west, &local, &east] {
+            assert_eq!(url(&kept, params), url(&sdk, params));
+        }
+        assert_eq!(url(&kept, &west), "https://dynamodb.eu-west-1.amazonaws.com");
+        assert_eq!(url(&kept, &local), "http://127.0.0.1:5099");
+    }
+}
