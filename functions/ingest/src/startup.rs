@@ -367,7 +367,10 @@ mod endpoint_tests {
         for params in [&east, &east, &west, &local, &east] {
             assert_eq!(url(&kept, params), url(&sdk, params));
         }
-        assert_eq!(url(&kept, &west), "https://dynamodb.eu-west-1.amazonaws.com");
+        assert_eq!(
+            url(&kept, &west),
+            "https://dynamodb.eu-west-1.amazonaws.com"
+        );
         assert_eq!(url(&kept, &local), "http://127.0.0.1:5099");
     }
 }
