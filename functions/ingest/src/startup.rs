@@ -15,8 +15,9 @@ use twilio_events::signature::{SecretSet, Verifier};
 /// The SDK configuration ingest's clients are built from: the environment's region and
 /// credentials, as `aws_config::load_from_env`, without stalled-stream protection. That
 /// protection watches every request and response body for a throughput floor with a timer of
-/// its own, per call; ingest's bodies are a few hundred bytes, and every call is bounded by the
-/// request's deadline instead (`IngestRequest::deadline`).
+/// its own, per call; ingest's bodies are a few hundred bytes, publishing is bounded by the
+/// request's deadline (`IngestRequest::deadline`), and the function's timeout ends any other
+/// stalled call (a claim left behind expires with its lease).
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .stalled_stream_protection(
