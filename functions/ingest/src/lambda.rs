@@ -56,20 +56,19 @@ where
 {
     let received = Instant::now();
     let context = request.lambda_context_ref();
-    let request_id = context.map(|c| c.request_id.clone()).unwrap_or_default();
+    let request_id = context.map_or("", |c| c.request_id.as_str());
     let deadline = deadline(context.map(|c| c.deadline), received);
-    // The raw path without the stage lambda_http adds; the signature never depends on it.
-    let path = request.raw_http_path().to_owned();
     let public_base_url = public_base_url(&request);
     let response = handle(
         ingest,
         HttpRequest {
             method: request.method(),
-            path: &path,
+            // The raw path without the stage lambda_http adds; the signature never depends on it.
+            path: request.raw_http_path(),
             query: request.uri().query(),
             headers: request.headers(),
             body: request.body().as_ref(),
-            request_id: &request_id,
+            request_id,
             deadline,
             public_base_url: public_base_url.as_deref(),
         },

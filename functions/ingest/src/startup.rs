@@ -12,6 +12,121 @@ use twilio_events::quarantine::SqsQuarantine;
 use twilio_events::secrets_manager::{SecretReadError, read_secret_string};
 use twilio_events::signature::{SecretSet, Verifier};
 
+/// The SDK configuration ingest's clients are built from: the environment's region and
+/// credentials, as `aws_config::load_from_env`, without stalled-stream protection. That
+/// protection watches every request and response body for a throughput floor with a timer of
+/// its own, per call; ingest's bodies are a few hundred bytes, publishing is bounded by the
+/// request's deadline (`IngestRequest::deadline`), and the function's timeout ends any other
+/// stalled call (a claim left behind expires with its lease).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .stalled_stream_protection(
+            aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled(),
+        )
+        .load()
+        .await
+}
+
+/// The DynamoDB client of the dedup store: `sdk`'s, with the endpoint resolved once and kept
+/// (see [`LastEndpoint`]).
+pub fn dynamodb_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::endpoint::DefaultResolver;
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .endpoint_resolver(LastEndpoint::new(DefaultResolver::new()))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// The Kinesis client of the publisher: `sdk`'s, with the endpoint resolved once and kept.
+pub fn kinesis_client(sdk: &aws_config::SdkConfig) -> aws_sdk_kinesis::Client {
+    use aws_sdk_kinesis::config::endpoint::DefaultResolver;
+    let config = aws_sdk_kinesis::config::Builder::from(sdk)
+        .endpoint_resolver(LastEndpoint::new(DefaultResolver::new()))
+        .build();
+    aws_sdk_kinesis::Client::from_conf(config)
+}
+
+/// An SDK endpoint resolver that keeps the last endpoint it resolved with the parameters it
+/// was resolved from, and answers the same parameters with it again. The SDK's own resolver
+/// runs the service's endpoint rules on every call; for ingest's clients the parameters
+/// (region, endpoint override, account) never change, so the rules' answer cannot either.
+/// Different parameters are resolved by the SDK's resolver, as without this.
+#[derive(Debug)]
+pub struct LastEndpoint<R, P> {
+    resolver: R,
+    last: std::sync::Mutex<Option<(P, aws_sdk_dynamodb::config::endpoint::Endpoint)>>,
+}
+
+impl<R, P: PartialEq + Clone> LastEndpoint<R, P> {
+    pub fn new(resolver: R) -> Self {
+        Self {
+            resolver,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn resolve<'a>(
+        &'a self,
+        params: &'a P,
+        resolve: impl Fn(&'a R, &'a P) -> aws_sdk_dynamodb::config::endpoint::EndpointFuture<'a>,
+    ) -> aws_sdk_dynamodb::config::endpoint::EndpointFuture<'a> {
+        use futures_util::FutureExt;
+        if let Ok(last) = self.last.lock()
+            && let Some((p, endpoint)) = last.as_ref()
+            && p == params
+        {
+            return aws_sdk_dynamodb::config::endpoint::EndpointFuture::ready(Ok(endpoint.clone()));
+        }
+        // The SDK's resolvers answer at once (their future is ready); one that would not is
+        // simply awaited, and its answer not kept.
+        let future = resolve(&self.resolver, params);
+        match future.now_or_never() {
+            Some(Ok(endpoint)) => {
+                if let Ok(mut last) = self.last.lock() {
+                    *last = Some((params.clone(), endpoint.clone()));
+                }
+                aws_sdk_dynamodb::config::endpoint::EndpointFuture::ready(Ok(endpoint))
+            }
+            Some(Err(error)) => {
+                aws_sdk_dynamodb::config::endpoint::EndpointFuture::ready(Err(error))
+            }
+            None => resolve(&self.resolver, params),
+        }
+    }
+}
+
+impl aws_sdk_dynamodb::config::endpoint::ResolveEndpoint
+    for LastEndpoint<
+        aws_sdk_dynamodb::config::endpoint::DefaultResolver,
+        aws_sdk_dynamodb::config::endpoint::Params,
+    >
+{
+    fn resolve_endpoint<'a>(
+        &'a self,
+        params: &'a aws_sdk_dynamodb::config::endpoint::Params,
+    ) -> aws_sdk_dynamodb::config::endpoint::EndpointFuture<'a> {
+        self.resolve(params, |r, p| {
+            aws_sdk_dynamodb::config::endpoint::ResolveEndpoint::resolve_endpoint(r, p)
+        })
+    }
+}
+
+impl aws_sdk_kinesis::config::endpoint::ResolveEndpoint
+    for LastEndpoint<
+        aws_sdk_kinesis::config::endpoint::DefaultResolver,
+        aws_sdk_kinesis::config::endpoint::Params,
+    >
+{
+    fn resolve_endpoint<'a>(
+        &'a self,
+        params: &'a aws_sdk_kinesis::config::endpoint::Params,
+    ) -> aws_sdk_kinesis::config::endpoint::EndpointFuture<'a> {
+        self.resolve(params, |r, p| {
+            aws_sdk_kinesis::config::endpoint::ResolveEndpoint::resolve_endpoint(r, p)
+        })
+    }
+}
+
 /// The core as the Lambda runs it.
 pub type AwsIngest = Ingest<DynamoDedupStore, KinesisPublisher, SqsQuarantine, StdoutSink>;
 
@@ -42,8 +157,8 @@ pub async fn aws(config: &Config, sdk: &aws_config::SdkConfig) -> Result<AwsInge
     let ingest = Ingest::new(
         config.settings.clone(),
         Verifier::new(secrets),
-        DynamoDedupStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.dedup_table),
-        KinesisPublisher::new(aws_sdk_kinesis::Client::new(sdk), &config.stream_name),
+        DynamoDedupStore::new(dynamodb_client(sdk), &config.dedup_table),
+        KinesisPublisher::new(kinesis_client(sdk), &config.stream_name),
         SqsQuarantine::deployed(
             sdk,
             &config.quarantine_queue_url,
@@ -222,5 +337,41 @@ mod tests {
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].partition_key, "SM1");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::LastEndpoint;
+    use aws_sdk_dynamodb::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    use futures_util::FutureExt;
+
+    fn url(resolver: &impl ResolveEndpoint, params: &Params) -> String {
+        let endpoint = resolver.resolve_endpoint(params).now_or_never();
+        endpoint.unwrap().unwrap().url().to_owned()
+    }
+
+    #[test]
+    fn the_kept_endpoint_is_the_sdk_resolvers_answer_and_other_parameters_are_resolved_again() {
+        // GIVEN the SDK's resolver, and the same kept after its last answer
+        let sdk = DefaultResolver::new();
+        let kept = LastEndpoint::new(DefaultResolver::new());
+        let east = Params::builder().region("us-east-1").build().unwrap();
+        let west = Params::builder().region("eu-west-1").build().unwrap();
+        let local = Params::builder()
+            .region("us-east-1")
+            .endpoint("http://127.0.0.1:5099")
+            .build()
+            .unwrap();
+        // WHEN both resolve the same parameters, then others, then the first again
+        // THEN they answer alike every time
+        for params in [&east, &east, &west, &local, &east] {
+            assert_eq!(url(&kept, params), url(&sdk, params));
+        }
+        assert_eq!(
+            url(&kept, &west),
+            "https://dynamodb.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(url(&kept, &local), "http://127.0.0.1:5099");
     }
 }

@@ -5,7 +5,8 @@
 use quota_alert::{Config, startup};
 use twilio_events::lambda_init::or_report_init_error;
 
-#[tokio::main]
+// One thread: Lambda hands an execution environment one batch at a time (see ingest's main).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     twilio_events::logging::init_json_logs();
     let config = or_report_init_error("ConfigError", async { Config::from_env() }).await?;

@@ -6,74 +6,28 @@
 //!     # write N signed deliveries (JSON lines) that both receivers then handle
 //!     ingest_core cases --out cases.jsonl --deliveries 2000 --token T
 //!     # handle them; prints {"deliveries", "ok", "ns_per_delivery", "peak_rss_kb", ...}
-//!     ingest_core run --cases cases.jsonl --token T
+//!     ingest_core run --cases cases.jsonl --token T [--runtime current|multi] [--sdk lean|stock]
+//!
+//! As the Lambda does, it writes its JSON logs and one EMF metrics line per request to stdout
+//! (send them to /dev/null: their formatting and write are part of what is measured); the
+//! result is the last line, prefixed `RESULT `.
 
 use ingest::adapters::dynamodb::DynamoDedupStore;
 use ingest::adapters::kinesis::KinesisPublisher;
 use ingest::{Ingest, IngestRequest, IngestSettings, Route};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
-use twilio_events::metrics::NoMetrics;
+use twilio_events::metrics::StdoutSink;
 use twilio_events::quarantine::FileQuarantine;
 use twilio_events::signature::{BodyEncoding, SecretSet, SigningKey, Verifier, sign};
 
-const BASE_URL: &str = "https://hooks.example.com";
+#[path = "bench_support/mod.rs"]
+mod bench_support;
 
-#[derive(Debug, thiserror::Error)]
-enum BenchError {
-    #[error(
-        "usage: ingest_core cases --out FILE --deliveries N --token T | run --cases FILE --token T"
-    )]
-    Usage,
-    #[error("{0}: check the path")]
-    Io(#[from] std::io::Error),
-    #[error("bad case line: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("AWS emulator: {0} (is AWS_ENDPOINT_URL set to a running moto_server?)")]
-    Aws(String),
-}
+use bench_support::{BASE_URL, BenchError, Case, cpu_us, flag, peak_rss_kb};
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Case {
-    /// The full URL Twilio signed (with bodySHA256 for JSON).
-    url: String,
-    content_type: String,
-    signature: String,
-    body: String,
-}
-
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmHWM:")
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// CPU time (user + system) of this process, from /proc/self/stat (clock ticks of 10 ms).
-fn cpu_ms() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<u64> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .map(|f| f.parse().unwrap_or(0))
-                .collect()
-        })
-        .unwrap_or_default();
-    // After the command name: state is field 3, utime 14 and stime 15 (1-based).
-    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
-    ticks * 10
-}
-
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
+const USAGE: &str = "ingest_core cases --out FILE --deliveries N --token T \
+                     | run --cases FILE --token T [--runtime current|multi] [--sdk lean|stock]";
 
 fn event(run: u64, i: usize, status: &str) -> String {
     let sid = i / 3;
@@ -120,89 +74,29 @@ fn write_cases(out: &str, deliveries: usize, token: &str) -> Result<(), BenchErr
     Ok(())
 }
 
-async fn create_resources(
-    ddb: &aws_sdk_dynamodb::Client,
-    kinesis: &aws_sdk_kinesis::Client,
-    table: &str,
-    stream: &str,
-) -> Result<(), BenchError> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    let aws = |e: &dyn std::fmt::Display| BenchError::Aws(e.to_string());
-    ddb.create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| aws(&e))?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(|e| aws(&e))?,
-        )
-        .send()
-        .await
-        .map_err(|e| aws(&aws_sdk_dynamodb::error::DisplayErrorContext(&e)))?;
-    kinesis
-        .create_stream()
-        .stream_name(stream)
-        .shard_count(1)
-        .send()
-        .await
-        .map_err(|e| aws(&aws_sdk_kinesis::error::DisplayErrorContext(&e)))?;
-    for _ in 0..100 {
-        let described = kinesis
-            .describe_stream_summary()
-            .stream_name(stream)
-            .send()
-            .await
-            .map_err(|e| aws(&aws_sdk_kinesis::error::DisplayErrorContext(&e)))?;
-        if described
-            .stream_description_summary()
-            .is_some_and(|s| s.stream_status().as_str() == "ACTIVE")
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(BenchError::Aws(format!(
-        "stream {stream} never became ACTIVE"
-    )))
-}
-
-async fn run(cases_path: &str, token: &str) -> Result<(), BenchError> {
-    let cases: Vec<Case> = std::io::BufReader::new(std::fs::File::open(cases_path)?)
-        .lines()
-        .map(|l| Ok(serde_json::from_str(&l?)?))
-        .collect::<Result<_, BenchError>>()?;
-    let config = aws_config::load_from_env().await;
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-    let kinesis = aws_sdk_kinesis::Client::new(&config);
+async fn run(args: &[String], cases_path: &str, token: &str) -> Result<(), BenchError> {
+    let cases = bench_support::read_cases(cases_path)?;
+    let clients = bench_support::clients(args).await?;
     let suffix = std::process::id();
     let (table, stream) = (
         format!("cmp-rust-dedup-{suffix}"),
         format!("cmp-rust-events-{suffix}"),
     );
-    create_resources(&ddb, &kinesis, &table, &stream).await?;
+    bench_support::create_resources(&clients.dynamodb, &clients.kinesis, &table, &stream).await?;
     let quarantine = std::env::temp_dir().join(format!("cmp-rust-quarantine-{suffix}.jsonl"));
+    // What the Lambda writes per request: JSON logs and an EMF line (StdoutSink), to stdout.
+    twilio_events::logging::init_json_logs();
     let ingest = Ingest::new(
         IngestSettings::for_base_url(BASE_URL),
         Verifier::new(SecretSet::new().with_auth_token(token)),
-        DynamoDedupStore::new(ddb, table),
-        KinesisPublisher::new(kinesis, stream),
+        DynamoDedupStore::new(clients.dynamodb, table),
+        KinesisPublisher::new(clients.kinesis, stream),
         FileQuarantine::new(quarantine.clone()),
-        NoMetrics,
+        StdoutSink,
     );
     let rss_before = peak_rss_kb();
     let (mut ok, mut accepted_events) = (0usize, 0usize);
-    let cpu_before = cpu_ms();
+    let cpu_before = cpu_us();
     let started = Instant::now();
     for case in &cases {
         let query = case.url.split_once('?').map(|(_, q)| q);
@@ -226,18 +120,20 @@ async fn run(cases_path: &str, token: &str) -> Result<(), BenchError> {
         }
     }
     let elapsed = started.elapsed();
-    let cpu = cpu_ms().saturating_sub(cpu_before);
+    let cpu = cpu_us().saturating_sub(cpu_before);
     let _ = std::fs::remove_file(quarantine);
     println!(
-        "{}",
+        "RESULT {}",
         serde_json::json!({
-            "receiver": "rust-ingest-core",
+            "receiver": "rust-ingest",
+            "runtime": flag(args, "--runtime").unwrap_or_else(|| "current".into()),
+            "sdk": flag(args, "--sdk").unwrap_or_else(|| "lean".into()),
             "deliveries": cases.len(),
             "ok": ok,
             "new_events": accepted_events,
             "elapsed_s": elapsed.as_secs_f64(),
             "ns_per_delivery": elapsed.as_nanos() as f64 / cases.len().max(1) as f64,
-            "cpu_us_per_delivery": cpu as f64 * 1000.0 / cases.len().max(1) as f64,
+            "cpu_us_per_delivery": cpu as f64 / cases.len().max(1) as f64,
             "rss_kb_before": rss_before,
             "peak_rss_kb": peak_rss_kb(),
         })
@@ -245,23 +141,24 @@ async fn run(cases_path: &str, token: &str) -> Result<(), BenchError> {
     Ok(())
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let token = flag(&args, "--token").unwrap_or_else(|| "compare-token".into());
     let result = match args.first().map(String::as_str) {
         Some("cases") => match (flag(&args, "--out"), flag(&args, "--deliveries")) {
             (Some(out), Some(n)) => match n.parse() {
                 Ok(n) => write_cases(&out, n, &token),
-                Err(_) => Err(BenchError::Usage),
+                Err(_) => Err(BenchError::Usage(USAGE)),
             },
-            _ => Err(BenchError::Usage),
+            _ => Err(BenchError::Usage(USAGE)),
         },
         Some("run") => match flag(&args, "--cases") {
-            Some(cases) => run(&cases, &token).await,
-            None => Err(BenchError::Usage),
+            Some(cases) => {
+                bench_support::runtime(&args).and_then(|rt| rt.block_on(run(&args, &cases, &token)))
+            }
+            None => Err(BenchError::Usage(USAGE)),
         },
-        _ => Err(BenchError::Usage),
+        _ => Err(BenchError::Usage(USAGE)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

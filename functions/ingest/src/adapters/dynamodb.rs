@@ -166,10 +166,19 @@ impl DedupStore for DynamoDedupStore {
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<_, DedupStoreError>>()?;
-        let batches: Vec<Vec<WriteRequest>> = requests
-            .chunks(MAX_BATCH_WRITE)
-            .map(<[_]>::to_vec)
-            .collect();
+        // One event (the usual delivery): one batch, moved rather than copied.
+        if requests.len() <= MAX_BATCH_WRITE {
+            return self.write_batch(requests).await;
+        }
+        let mut batches = Vec::with_capacity(requests.len().div_ceil(MAX_BATCH_WRITE));
+        let mut rest = requests.into_iter();
+        loop {
+            let batch: Vec<WriteRequest> = rest.by_ref().take(MAX_BATCH_WRITE).collect();
+            if batch.is_empty() {
+                break;
+            }
+            batches.push(batch);
+        }
         join_all(batches.into_iter().map(|b| self.write_batch(b)))
             .await
             .into_iter()
