@@ -144,6 +144,8 @@ pub struct Reconciler<L, A, S> {
 }
 
 const KINDS: [ResourceKind; 2] = [ResourceKind::Message, ResourceKind::Call];
+/// Ledger reads in flight during a sweep.
+const LEDGER_READS: usize = 16;
 
 impl<L: LedgerView, A: TwilioApi, S: EventStore> Reconciler<L, A, S> {
     pub fn new(ledger: L, api: A, store: S, settings: ReconcileSettings) -> Self {
@@ -284,11 +286,20 @@ impl<L: LedgerView, A: TwilioApi, S: EventStore> Reconciler<L, A, S> {
                         },
                     })?;
                 report.listed += listed.resources.len();
-                for resource in listed.resources {
-                    if resource.rank().is_none() {
-                        continue;
-                    }
-                    let known = self.ledger.known(resource.sid()).await?;
+                // One ledger read per listed resource, LEDGER_READS at a time: a page of 1,000
+                // takes a fraction of a second rather than a thousand round trips in a row.
+                let known: Vec<_> = futures_util::stream::iter(
+                    listed.resources.into_iter().filter(|r| r.rank().is_some()),
+                )
+                .map(|resource| async move {
+                    let known = self.ledger.known(resource.sid()).await;
+                    (known, resource)
+                })
+                .buffer_unordered(LEDGER_READS)
+                .collect()
+                .await;
+                for (known, resource) in known {
+                    let known = known?;
                     if is_ahead(known.as_ref().map(|k| k.rank), &resource) {
                         ahead.push((known.map(|k| k.status), resource));
                     }
