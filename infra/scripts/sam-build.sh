@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Builds the three Lambda functions the way `sam deploy` ships them: `sam build` with
+# Builds the Lambda functions the way `sam deploy` ships them: `sam build` with
 # BuildMethod rust-cargolambda (template.yaml), cargo-lambda from PyPI (it brings Zig, so the
 # arm64 cross-compile needs no Docker and no download at build time).
 #
 # Usage:  infra/scripts/sam-build.sh [extra `sam build` arguments]
-# Output: .aws-sam/build/{IngestFunction,CrmSyncFunction,QuotaAlertFunction}/bootstrap (aarch64)
+# Output: .aws-sam/build/{Ingest,CrmSync,QuotaAlert,Reconcile}Function/bootstrap (aarch64)
 #         and .aws-sam/build/template.yaml, ready for `sam deploy`.
 #
 # Tools come from the venv of `infra/scripts/services.sh install-tools` (cfn-lint, AWS SAM CLI,
 # cargo-lambda). Not part of infra/scripts/test.sh: a cold release build of the
-# three binaries takes several minutes on 2 cores (docs/deploy.md has the measured time).
+# binaries takes several minutes on 2 cores (docs/deploy.md has the measured time).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -36,7 +36,7 @@ export AWS_REGION="${AWS_REGION:-us-east-1}"
 log "sam build (release, arm64)"
 sam build --template template.yaml "$@"
 
-for fn in IngestFunction CrmSyncFunction QuotaAlertFunction; do
+for fn in IngestFunction CrmSyncFunction QuotaAlertFunction ReconcileFunction; do
     bin=".aws-sam/build/$fn/bootstrap"
     [[ -x $bin ]] || {
         echo "[sam-build] error: $bin was not built" >&2
