@@ -69,16 +69,9 @@ if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is taken: set COMPARE_MOTO_PORT to a free port" >&2
     exit 2
 fi
-"$moto_python" infra/bench/moto_keepalive.py --port "$port" >"$work/moto.log" 2>&1 &
-moto_pid=$!
-for _ in $(seq 1 100); do
-    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-done
-export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
-export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-unset AWS_PROFILE
+# shellcheck source=infra/bench/keepalive_moto.sh
+source infra/bench/keepalive_moto.sh
+start_keepalive_moto "$port" "$work/moto.log"
 
 "$examples/ingest_core" cases --out "$work/cases.jsonl" --deliveries "$deliveries" --token "$token"
 echo "==> $deliveries deliveries, the same bytes for each receiver, against $AWS_ENDPOINT_URL (keep-alive moto)" >&2

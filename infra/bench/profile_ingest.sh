@@ -17,7 +17,6 @@ shift || true
 program="${PROFILE_PROGRAM:-ingest_core}"
 out="${PROFILE_OUT:-perf-ingest.data}"
 target="${CARGO_TARGET_DIR:-target}"
-moto_python="${HOME}/.cache/twilio-events/moto-5.2.5/bin/python"
 token="profile-token"
 [[ -n "${SKIP_BUILD:-}" ]] || cargo build -q --profile profiling -p twilio-events-cli --example ingest_core --example sdk_floor
 examples="$target/profiling/examples"
@@ -31,16 +30,9 @@ cleanup() {
 }
 trap cleanup EXIT
 port="${PROFILE_MOTO_PORT:-5096}"
-"$moto_python" infra/bench/moto_keepalive.py --port "$port" >"$work/moto.log" 2>&1 &
-moto_pid=$!
-for _ in $(seq 1 100); do
-    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-done
-export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
-export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-unset AWS_PROFILE
+# shellcheck source=infra/bench/keepalive_moto.sh
+source infra/bench/keepalive_moto.sh
+start_keepalive_moto "$port" "$work/moto.log"
 
 "$examples/ingest_core" cases --out "$work/cases.jsonl" --deliveries "$deliveries" --token "$token"
 if [[ "$program" == ingest_core ]]; then
