@@ -163,3 +163,22 @@ pub fn lines_once_consumed(data_dir: &Path, consumer: &str, file: &str) -> Vec<s
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// Serves `app` on a free port of 127.0.0.1, in a thread of its own for the rest of the test
+/// process (the tests' fakes of Twilio's APIs and of CRMs); answers `http://127.0.0.1:PORT`.
+pub fn serve_in_background(app: axum::Router) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    url
+}

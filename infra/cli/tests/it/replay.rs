@@ -219,23 +219,11 @@ mod aws {
 
     impl RecordingCrm {
         fn start(refuse: Arc<Mutex<String>>) -> Self {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.set_nonblocking(true).unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
             let puts = Arc::new(Mutex::new(Vec::new()));
             let app = Router::new()
                 .fallback(record)
                 .with_state((Arc::clone(&puts), refuse));
-            std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    axum::serve(listener, app).await.unwrap();
-                });
-            });
+            let url = crate::helpers::serve_in_background(app);
             Self { url, puts }
         }
 

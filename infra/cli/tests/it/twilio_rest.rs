@@ -112,25 +112,12 @@ impl RestFake {
             page_size,
             ..Held::default()
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let app = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&state));
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
         Self {
             state,
-            base: format!("http://127.0.0.1:{port}"),
+            base: crate::helpers::serve_in_background(app),
         }
     }
 
