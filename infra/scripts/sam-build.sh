@@ -4,7 +4,7 @@
 # arm64 cross-compile needs no Docker and no download at build time).
 #
 # Usage:  infra/scripts/sam-build.sh [extra `sam build` arguments]
-# Output: .aws-sam/build/{Ingest,CrmSync,QuotaAlert,Reconcile}Function/bootstrap (aarch64)
+# Output: .aws-sam/build/{Ingest,CrmSync,QuotaAlert,Reconcile,KafkaForward}Function/bootstrap (aarch64)
 #         and .aws-sam/build/template.yaml, ready for `sam deploy`.
 #
 # Tools come from the venv of `infra/scripts/services.sh install-tools` (cfn-lint, AWS SAM CLI,
@@ -36,7 +36,7 @@ export AWS_REGION="${AWS_REGION:-us-east-1}"
 log "sam build (release, arm64)"
 sam build --template template.yaml "$@"
 
-for fn in IngestFunction CrmSyncFunction QuotaAlertFunction ReconcileFunction; do
+for fn in IngestFunction CrmSyncFunction QuotaAlertFunction ReconcileFunction KafkaForwardFunction; do
     bin=".aws-sam/build/$fn/bootstrap"
     [[ -x $bin ]] || {
         echo "[sam-build] error: $bin was not built" >&2
