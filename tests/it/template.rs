@@ -12,7 +12,7 @@
 
 use serde_yaml_ng::Value;
 use serde_yaml_ng::value::TaggedValue;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -125,11 +125,16 @@ fn function_property(id: &str, name: &str) -> &'static Value {
         .unwrap_or_else(|| panic!("{id}: no {name}, neither on the function nor in Globals"))
 }
 
-const FUNCTIONS: [(&str, &str, &str); 4] = [
+const FUNCTIONS: [(&str, &str, &str); 5] = [
     ("IngestFunction", "ingest", "functions/ingest"),
     ("CrmSyncFunction", "crm-sync", "functions/crm-sync"),
     ("QuotaAlertFunction", "quota-alert", "functions/quota-alert"),
     ("ReconcileFunction", "reconcile", "functions/reconcile"),
+    (
+        "KafkaForwardFunction",
+        "kafka-forward",
+        "functions/kafka-forward",
+    ),
 ];
 
 #[test]
@@ -385,7 +390,8 @@ fn consumers_cannot_block_a_shard() {
         consumers,
         BTreeSet::from([
             "CrmSyncFunction".to_owned(),
-            "QuotaAlertFunction".to_owned()
+            "QuotaAlertFunction".to_owned(),
+            "KafkaForwardFunction".to_owned()
         ])
     );
     // No SAM Kinesis event that would bypass the checks above.
@@ -660,6 +666,34 @@ const ALARMS: &[(&str, &str, &str, &str, Option<&str>)] = &[
         "Repaired",
         "Service",
         Some("reconcile"),
+    ),
+    (
+        "KafkaForwardErrorsAlarm",
+        "AWS/Lambda",
+        "Errors",
+        "FunctionName",
+        None,
+    ),
+    (
+        "KafkaForwardIteratorAgeAlarm",
+        "AWS/Lambda",
+        "IteratorAge",
+        "FunctionName",
+        None,
+    ),
+    (
+        "KafkaForwardProduceFailuresAlarm",
+        "TwilioEvents",
+        "ProduceFailures",
+        "Service",
+        Some("kafka-forward"),
+    ),
+    (
+        "KafkaForwardDeadLetterAlarm",
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "QueueName",
+        None,
     ),
 ];
 
@@ -1791,9 +1825,17 @@ fn every_custom_metric_a_function_publishes_is_read_by_an_alarm_or_the_dashboard
     // quota-alert's Used and Limit sit beside Utilization (one document per quota); its README
     // documents them as metrics for users' own alarms.
     let documented_for_users = ["Used", "Limit"];
-    for service in ["ingest", "crm-sync", "quota-alert", "reconcile"] {
+    // (service, the fewest metric names it publishes: fewer means the search above lost some).
+    // kafka-forward's three are its contract (docs/deploy.md, "Forward to Kafka").
+    for (service, at_least) in [
+        ("ingest", 5),
+        ("crm-sync", 5),
+        ("quota-alert", 5),
+        ("reconcile", 5),
+        ("kafka-forward", 3),
+    ] {
         let names = published_metric_names(service);
-        assert!(names.len() >= 5, "{service}: found only {names:?}");
+        assert!(names.len() >= at_least, "{service}: found only {names:?}");
         for name in names {
             let read = alarmed.contains(&name)
                 || body.contains(&format!("\"{name}\""))
@@ -1804,6 +1846,15 @@ fn every_custom_metric_a_function_publishes_is_read_by_an_alarm_or_the_dashboard
                  make it a tally (Metrics::tally) or show it"
             );
         }
+    }
+    // kafka-forward's contract: what it forwarded, what Kafka refused (its alarm), what it set
+    // aside.
+    let kafka = published_metric_names("kafka-forward");
+    for name in KAFKA_FORWARD_METRICS {
+        assert!(
+            kafka.contains(name),
+            "kafka-forward does not publish {name} (count(\"{name}\", n)), which its alarm or widget reads"
+        );
     }
 }
 
@@ -1820,4 +1871,887 @@ fn every_parameter_is_in_the_deploy_guides_table() {
             "docs/deploy.md does not describe the parameter {name}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deployments: the template as CloudFormation evaluates it for given parameter values (its
+// conditions, rules and `!If`s), to check what a deployment creates, not only what is written.
+
+/// What an intrinsic function evaluates to.
+#[derive(Clone, Debug, PartialEq)]
+enum Evaluated {
+    Text(String),
+    List(Vec<String>),
+}
+
+/// Pseudo parameters as the deployments below see them.
+const PSEUDO_PARAMETERS: &[(&str, &str)] = &[
+    ("AWS::Partition", "aws"),
+    ("AWS::Region", "us-east-1"),
+    ("AWS::AccountId", "111122223333"),
+    ("AWS::URLSuffix", "amazonaws.com"),
+    ("AWS::StackName", "twilio-events"),
+];
+
+/// The template deployed with its parameters' defaults, some of them given other values.
+struct Deployment {
+    parameters: BTreeMap<String, Evaluated>,
+}
+
+impl Deployment {
+    /// Each given value must be one the parameter accepts (AllowedValues, AllowedPattern).
+    fn with(given: &[(&str, &str)]) -> Self {
+        let declared = at(template(), &["Parameters"])
+            .as_mapping()
+            .expect("Parameters");
+        for (name, value) in given {
+            let declaration = declared
+                .get(*name)
+                .unwrap_or_else(|| panic!("no parameter {name}"));
+            if let Some(Value::Sequence(allowed)) = declaration.get("AllowedValues") {
+                assert!(
+                    allowed.iter().any(|a| text(a) == *value),
+                    "{name}: {value:?} is not an allowed value"
+                );
+            }
+            if let Some(pattern) = declaration.get("AllowedPattern") {
+                let re = regex::Regex::new(&format!("^(?:{})$", text(pattern))).unwrap();
+                assert!(re.is_match(value), "{name}: {value:?} does not match");
+            }
+        }
+        let parameters = declared
+            .iter()
+            .map(|(name, declaration)| {
+                let name = text(name);
+                let value = given
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+                    .or_else(|| declaration.get("Default").map(text))
+                    .unwrap_or_else(|| panic!("{name} has no default"));
+                let value = if text(at(declaration, &["Type"])) == "CommaDelimitedList" {
+                    Evaluated::List(value.split(',').map(str::to_owned).collect())
+                } else {
+                    Evaluated::Text(value)
+                };
+                (name, value)
+            })
+            .collect();
+        Self { parameters }
+    }
+
+    /// A parameter's or pseudo parameter's value; `<Id>` or `<Id.Attribute>` for a resource's.
+    fn named(&self, name: &str) -> Evaluated {
+        if let Some(value) = self.parameters.get(name) {
+            return value.clone();
+        }
+        match PSEUDO_PARAMETERS.iter().find(|(p, _)| *p == name) {
+            Some((_, value)) => Evaluated::Text((*value).to_owned()),
+            None => Evaluated::Text(format!("<{name}>")),
+        }
+    }
+
+    fn evaluate(&self, v: &Value) -> Evaluated {
+        if let Some(name) = ref_target(v) {
+            return self.named(&name);
+        }
+        if let Some((id, attribute)) = getatt_target(v) {
+            return self.named(&format!("{id}.{attribute}"));
+        }
+        let arguments = |short: &str, long: &str| {
+            tagged(v, short, long)
+                .and_then(Value::as_sequence)
+                .map(|a| a.as_slice())
+        };
+        if let Some([separator, items]) = arguments("Join", "Fn::Join") {
+            return Evaluated::Text(self.list(items).join(&text(separator)));
+        }
+        if let Some([separator, source]) = arguments("Split", "Fn::Split") {
+            let parts = self.text(source);
+            return Evaluated::List(
+                parts
+                    .split(text(separator).as_str())
+                    .map(str::to_owned)
+                    .collect(),
+            );
+        }
+        if let Some([index, items]) = arguments("Select", "Fn::Select") {
+            let index: usize = text(index).parse().expect("!Select index");
+            let items = self.list(items);
+            return Evaluated::Text(items.get(index).cloned().unwrap_or_else(|| {
+                panic!("!Select {index} of {items:?}: CloudFormation fails the deployment")
+            }));
+        }
+        if let Some(inner) = tagged(v, "Sub", "Fn::Sub") {
+            return Evaluated::Text(self.substitute(inner));
+        }
+        match v {
+            Value::Sequence(items) => Evaluated::List(items.iter().map(|i| self.text(i)).collect()),
+            scalar => Evaluated::Text(text(scalar)),
+        }
+    }
+
+    fn text(&self, v: &Value) -> String {
+        match self.evaluate(v) {
+            Evaluated::Text(s) => s,
+            Evaluated::List(l) => panic!("a string expected, got the list {l:?}"),
+        }
+    }
+
+    fn list(&self, v: &Value) -> Vec<String> {
+        match self.evaluate(v) {
+            Evaluated::List(l) => l,
+            Evaluated::Text(s) => panic!("a list expected, got {s:?}"),
+        }
+    }
+
+    fn substitute(&self, inner: &Value) -> String {
+        let (body, variables) = match inner {
+            Value::Sequence(parts) if parts.len() == 2 => (text(&parts[0]), Some(&parts[1])),
+            other => (text(other), None),
+        };
+        let mut out = String::new();
+        let mut rest = body.as_str();
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after.find('}').expect("${ without }");
+            let name = &after[..end];
+            let value = match variables.and_then(|vars| vars.get(name)) {
+                Some(variable) => self.text(variable),
+                None => match self.named(name) {
+                    Evaluated::Text(s) => s,
+                    Evaluated::List(l) => panic!("!Sub of the list parameter {name}: {l:?}"),
+                },
+            };
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn holds(&self, condition: &str) -> bool {
+        self.truth(at(template(), &["Conditions", condition]))
+    }
+
+    fn truth(&self, v: &Value) -> bool {
+        let arguments = |short: &str, long: &str| {
+            tagged(v, short, long)
+                .and_then(Value::as_sequence)
+                .map(|a| a.as_slice())
+        };
+        if let Some([a, b]) = arguments("Equals", "Fn::Equals") {
+            return self.evaluate(a) == self.evaluate(b);
+        }
+        if let Some([a]) = arguments("Not", "Fn::Not") {
+            return !self.truth(a);
+        }
+        if let Some(terms) = arguments("And", "Fn::And") {
+            return terms.iter().all(|t| self.truth(t));
+        }
+        if let Some(terms) = arguments("Or", "Fn::Or") {
+            return terms.iter().any(|t| self.truth(t));
+        }
+        if let Some([items, item]) = arguments("Contains", "Fn::Contains") {
+            return self.list(items).contains(&self.text(item));
+        }
+        if let Some([items, item]) = arguments("EachMemberEquals", "Fn::EachMemberEquals") {
+            let item = self.text(item);
+            return self.list(items).iter().all(|i| *i == item);
+        }
+        if let Some(name) = tagged(v, "Condition", "Condition") {
+            return self.holds(&text(name));
+        }
+        panic!("not a condition: {v:?}")
+    }
+
+    fn creates(&self, id: &str) -> bool {
+        try_at(resource(id), &["Condition"]).is_none_or(|c| self.holds(&text(c)))
+    }
+
+    fn created(&self) -> BTreeSet<String> {
+        resources()
+            .keys()
+            .map(text)
+            .filter(|id| self.creates(id))
+            .collect()
+    }
+
+    /// `v` as deployed: each `!If` replaced by its branch, `!Ref AWS::NoValue` left out.
+    fn resolve(&self, v: &Value) -> Option<Value> {
+        if is_ref_to(v, "AWS::NoValue") {
+            return None;
+        }
+        if let Some(Value::Sequence(branches)) = tagged(v, "If", "Fn::If") {
+            let taken = if self.holds(&text(&branches[0])) {
+                &branches[1]
+            } else {
+                &branches[2]
+            };
+            return self.resolve(taken);
+        }
+        Some(match v {
+            Value::Sequence(items) => {
+                Value::Sequence(items.iter().filter_map(|i| self.resolve(i)).collect())
+            }
+            Value::Mapping(map) => Value::Mapping(
+                map.iter()
+                    .filter_map(|(k, item)| Some((k.clone(), self.resolve(item)?)))
+                    .collect(),
+            ),
+            Value::Tagged(t) => Value::Tagged(Box::new(TaggedValue {
+                tag: t.tag.clone(),
+                value: self.resolve(&t.value)?,
+            })),
+            other => other.clone(),
+        })
+    }
+
+    /// A created resource's properties, as deployed.
+    fn props(&self, id: &str) -> Value {
+        assert!(self.creates(id), "{id} is not created");
+        self.resolve(props(id)).expect("properties")
+    }
+
+    /// A function's policy statements, as deployed.
+    fn statements(&self, id: &str) -> Vec<Value> {
+        let p = self.props(id);
+        listed(at(&p, &["Policies"]))
+            .into_iter()
+            .flat_map(|policy| listed(at(policy, &["Statement"])))
+            .cloned()
+            .collect()
+    }
+
+    /// The names of the template's rules whose assertions these values fail (CloudFormation
+    /// then refuses the deployment).
+    fn refusing_rules(&self) -> BTreeSet<String> {
+        let rules = at(template(), &["Rules"]).as_mapping().expect("Rules");
+        rules
+            .iter()
+            .filter(|(_, rule)| {
+                try_at(rule, &["RuleCondition"]).is_none_or(|c| self.truth(c))
+                    && listed(at(rule, &["Assertions"]))
+                        .iter()
+                        .any(|a| !self.truth(at(a, &["Assert"])))
+            })
+            .map(|(name, _)| text(name))
+            .collect()
+    }
+
+    /// The dashboard's body as deployed, parsed (it must be JSON in every deployment).
+    fn dashboard(&self) -> serde_json::Value {
+        let body = self.text(at(&self.props("PipelineDashboard"), &["DashboardBody"]));
+        serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("the dashboard body is not JSON ({e}):\n{body}"))
+    }
+}
+
+/// Every `!Ref`, `!GetAtt` and `${...}` of what `d` creates (its outputs included) names a
+/// resource it creates, a parameter or a pseudo parameter: nothing refers to what a condition
+/// left out.
+fn assert_every_reference_resolves(d: &Deployment, deployment: &str) {
+    let created = d.created();
+    let check = |what: String, v: &Value| {
+        let mut refs = BTreeSet::new();
+        references(&d.resolve(v).expect("present"), &mut refs);
+        if let Some(depends) = v.get("DependsOn") {
+            refs.extend(listed(depends).into_iter().map(text));
+        }
+        for r in refs {
+            assert!(
+                created.contains(&r) || d.parameters.contains_key(&r) || r.starts_with("AWS::"),
+                "{deployment}: {what} refers to {r}, which this deployment does not create"
+            );
+        }
+    };
+    for id in &created {
+        check(id.clone(), resource(id));
+    }
+    for (name, output) in at(template(), &["Outputs"]).as_mapping().expect("Outputs") {
+        if try_at(output, &["Condition"]).is_none_or(|c| d.holds(&text(c))) {
+            check(format!("output {}", text(name)), output);
+        }
+    }
+}
+
+/// kafka-forward and what only it uses: deployed only with Kafka bootstrap servers.
+const KAFKA_FORWARD_ONLY: &[&str] = &[
+    "KafkaForwardLogGroup",
+    "KafkaForwardFunction",
+    "KafkaForwardStreamMapping",
+    "KafkaForwardDeadLetterQueue",
+    "KafkaForwardErrorsAlarm",
+    "KafkaForwardIteratorAgeAlarm",
+    "KafkaForwardProduceFailuresAlarm",
+    "KafkaForwardDeadLetterAlarm",
+];
+
+/// The EMF metrics kafka-forward publishes (namespace TwilioEvents, Service = kafka-forward).
+const KAFKA_FORWARD_METRICS: [&str; 3] = ["Forwarded", "ProduceFailures", "Quarantined"];
+
+const MSK_CLUSTER_ARN: &str =
+    "arn:aws:kafka:eu-west-1:123456789012:cluster/events/0a1b2c3d-1234-5678-9abc-def012345678-2";
+const MSK_TOPIC_ARN: &str = "arn:aws:kafka:eu-west-1:123456789012:topic/events/0a1b2c3d-1234-5678-9abc-def012345678-2/twilio-events";
+const SCRAM_SECRET_ARN: &str =
+    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:AmazonMSK_twilio-events-AbCdEf";
+
+/// Amazon MSK with IAM access control, in two subnets.
+fn msk_iam() -> Deployment {
+    Deployment::with(&[
+        (
+            "KafkaBootstrapServers",
+            "b-1.events.abc123.c2.kafka.eu-west-1.amazonaws.com:9098,b-2.events.abc123.c2.kafka.eu-west-1.amazonaws.com:9098",
+        ),
+        ("KafkaSecurityProtocol", "SASL_SSL"),
+        ("KafkaSaslMechanism", "AWS_MSK_IAM"),
+        ("KafkaClusterArn", MSK_CLUSTER_ARN),
+        (
+            "KafkaSubnetIds",
+            "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
+        ),
+        ("KafkaSecurityGroupIds", "sg-0123456789abcdef0"),
+    ])
+}
+
+/// Amazon MSK with SASL/SCRAM, in a subnet.
+fn msk_scram() -> Deployment {
+    Deployment::with(&[
+        (
+            "KafkaBootstrapServers",
+            "b-1.events.abc123.c2.kafka.eu-west-1.amazonaws.com:9096",
+        ),
+        ("KafkaSecurityProtocol", "SASL_SSL"),
+        ("KafkaSaslMechanism", "SCRAM-SHA-512"),
+        ("KafkaCredentialsSecretArn", SCRAM_SECRET_ARN),
+        ("KafkaSubnetIds", "subnet-0123456789abcdef0"),
+        ("KafkaSecurityGroupIds", "sg-0123456789abcdef0"),
+    ])
+}
+
+/// Confluent Cloud: SASL_SSL with PLAIN, a public endpoint, no VPC.
+fn confluent_cloud() -> Deployment {
+    Deployment::with(&[
+        (
+            "KafkaBootstrapServers",
+            "pkc-abc12.eu-west-1.aws.confluent.cloud:9092",
+        ),
+        ("KafkaSecurityProtocol", "SASL_SSL"),
+        ("KafkaSaslMechanism", "PLAIN"),
+        (
+            "KafkaCredentialsSecretArn",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:confluent-cloud-AbCdEf",
+        ),
+    ])
+}
+
+/// The actions of `statements` that start with `prefix`, each with the resources it is allowed
+/// on (`Effect: Allow`), as deployed.
+fn allowed(
+    d: &Deployment,
+    statements: &[Value],
+    prefix: &str,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for s in statements {
+        if text(at(s, &["Effect"])) != "Allow" {
+            continue;
+        }
+        for action in listed(at(s, &["Action"])).into_iter().map(text) {
+            if action.starts_with(prefix) {
+                let resources = listed(at(s, &["Resource"])).into_iter().map(|r| d.text(r));
+                out.entry(action).or_default().extend(resources);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn with_the_kafka_parameters_left_empty_nothing_kafka_is_deployed() {
+    // GIVEN the template's defaults (no KafkaBootstrapServers)
+    let d = Deployment::with(&[]);
+    assert_eq!(parameter_default("KafkaBootstrapServers"), "");
+    assert!(!d.holds("HasKafka"));
+
+    // THEN none of kafka-forward's resources is created, nor anything named after Kafka
+    let created = d.created();
+    let kafka: Vec<_> = created.iter().filter(|id| id.contains("Kafka")).collect();
+    assert!(kafka.is_empty(), "created without Kafka: {kafka:?}");
+    for id in KAFKA_FORWARD_ONLY {
+        assert_eq!(
+            text(at(resource(id), &["Condition"])),
+            "HasKafka",
+            "{id}: Condition: HasKafka"
+        );
+    }
+
+    // AND nothing created refers to them or to a Kafka parameter, the dashboard included
+    assert_every_reference_resolves(&d, "defaults");
+    for id in &created {
+        let mut refs = BTreeSet::new();
+        references(&d.resolve(resource(id)).unwrap(), &mut refs);
+        let kafka: Vec<_> = refs.iter().filter(|r| r.contains("Kafka")).collect();
+        assert!(kafka.is_empty(), "{id} refers to {kafka:?} without Kafka");
+    }
+    let dashboard = d.dashboard().to_string();
+    assert!(!dashboard.contains("kafka"), "{dashboard}");
+    assert!(d.refusing_rules().is_empty(), "{:?}", d.refusing_rules());
+}
+
+#[test]
+fn with_bootstrap_servers_kafka_forward_consumes_the_stream_with_its_queue_alarms_and_widget() {
+    for (name, d) in [
+        ("MSK IAM", msk_iam()),
+        ("MSK SCRAM", msk_scram()),
+        ("Confluent Cloud", confluent_cloud()),
+    ] {
+        // GIVEN a Kafka deployment the rules accept
+        assert!(
+            d.refusing_rules().is_empty(),
+            "{name}: {:?}",
+            d.refusing_rules()
+        );
+
+        // THEN kafka-forward and everything only it uses is created, and every reference
+        // resolves
+        let created = d.created();
+        for id in KAFKA_FORWARD_ONLY {
+            assert!(created.contains(*id), "{name}: {id} not created");
+        }
+        assert_every_reference_resolves(&d, name);
+
+        // AND the dashboard shows its metrics, its lag and its dead letters
+        let dashboard = d.dashboard();
+        let lines: Vec<String> = dashboard["widgets"]
+            .as_array()
+            .expect("widgets")
+            .iter()
+            .flat_map(|w| {
+                w["properties"]["metrics"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .map(|line| line.to_string())
+            .collect();
+        let shows = |needle: &str| lines.iter().any(|l| l.contains(needle));
+        assert!(
+            shows(r#""TwilioEvents","Forwarded","Service","kafka-forward""#),
+            "{name}"
+        );
+        for metric in KAFKA_FORWARD_METRICS {
+            assert!(
+                shows(&format!(r#""{metric}""#)),
+                "{name}: {metric} on the dashboard"
+            );
+        }
+        assert!(
+            shows(r#"["...","twilio-events-kafka-forward"]"#),
+            "{name}: iterator age"
+        );
+        assert!(
+            shows(r#""<KafkaForwardDeadLetterQueue.QueueName>""#),
+            "{name}: dead letters"
+        );
+        assert!(
+            shows(r#"["AWS/Lambda","Errors","FunctionName","twilio-events-kafka-forward"]"#),
+            "{name}: errors"
+        );
+    }
+    // The ProduceFailures alarm reads the metric kafka-forward publishes for refused records.
+    let p = props("KafkaForwardProduceFailuresAlarm");
+    assert_eq!(text(at(p, &["Namespace"])), "TwilioEvents");
+    assert_eq!(text(at(p, &["MetricName"])), "ProduceFailures");
+    assert_eq!(text(dimension(p, "Service")), "kafka-forward");
+    assert_eq!(text(at(p, &["Threshold"])), "1");
+    assert_eq!(text(at(p, &["Statistic"])), "Sum");
+}
+
+#[test]
+fn kafka_forward_reads_exactly_its_environment_contract() {
+    // GIVEN the variables kafka-forward's config.rs reads, and where each comes from
+    let contract = [
+        ("KAFKA_BOOTSTRAP_SERVERS", "KafkaBootstrapServers"),
+        ("KAFKA_TOPIC", "KafkaTopic"),
+        ("KAFKA_SECURITY_PROTOCOL", "KafkaSecurityProtocol"),
+        ("KAFKA_SASL_MECHANISM", "KafkaSaslMechanism"),
+        ("KAFKA_CREDENTIALS_SECRET_ARN", "KafkaCredentialsSecretArn"),
+        ("QUARANTINE_QUEUE_URL", "QuarantineQueue"),
+        ("QUARANTINE_BUCKET", "QuarantineBucket"),
+    ];
+    // THEN the function gets each of them, from there, and nothing else
+    let env = env("KafkaForwardFunction");
+    let names: BTreeSet<String> = env
+        .as_mapping()
+        .expect("Variables")
+        .keys()
+        .map(text)
+        .collect();
+    assert_eq!(names, contract.iter().map(|c| c.0.to_owned()).collect());
+    for (var, source) in contract {
+        assert!(is_ref_to(at(env, &[var]), source), "{var}: !Ref {source}");
+    }
+    // AND the defaults are the crate's: TLS, no SASL, the twilio-events topic
+    assert_eq!(parameter_default("KafkaSecurityProtocol"), "SSL");
+    assert_eq!(
+        allowed_values("KafkaSecurityProtocol"),
+        ["SSL", "SASL_SSL", "PLAINTEXT", "SASL_PLAINTEXT"]
+    );
+    assert_eq!(parameter_default("KafkaSaslMechanism"), "");
+    assert_eq!(
+        allowed_values("KafkaSaslMechanism"),
+        ["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM"]
+    );
+    assert_eq!(parameter_default("KafkaTopic"), "twilio-events");
+}
+
+#[test]
+fn kafka_forwards_mapping_is_as_safe_as_the_other_consumers() {
+    // GIVEN crm-sync's mapping, the model of a consumer that keeps each resource's order
+    let model = props("CrmSyncStreamMapping");
+    let mapping = props("KafkaForwardStreamMapping");
+    assert!(is_ref_to(
+        at(mapping, &["FunctionName"]),
+        "KafkaForwardFunction"
+    ));
+
+    // THEN kafka-forward's has the same settings: from the oldest record, one batch at a time
+    // per shard (a resource's events stay in order), failures reported per record, bisected,
+    // bounded retries and record age
+    for setting in [
+        "StartingPosition",
+        "BatchSize",
+        "MaximumBatchingWindowInSeconds",
+        "ParallelizationFactor",
+        "FunctionResponseTypes",
+        "BisectBatchOnFunctionError",
+        "MaximumRetryAttempts",
+        "MaximumRecordAgeInSeconds",
+        "EventSourceArn",
+    ] {
+        assert_eq!(at(mapping, &[setting]), at(model, &[setting]), "{setting}");
+    }
+    assert_eq!(text(at(mapping, &["ParallelizationFactor"])), "1");
+
+    // AND what it gives up on is listed in its own dead-letter queue, which it may write to
+    // and which an alarm watches
+    let destination = at(mapping, &["DestinationConfig", "OnFailure", "Destination"]);
+    assert_eq!(
+        getatt_target(destination),
+        Some(("KafkaForwardDeadLetterQueue".to_owned(), "Arn".to_owned()))
+    );
+    let d = confluent_cloud();
+    let sqs = allowed(&d, &d.statements("KafkaForwardFunction"), "sqs:");
+    assert!(
+        sqs["sqs:SendMessage"].contains("<KafkaForwardDeadLetterQueue.Arn>"),
+        "{sqs:?}"
+    );
+    assert_eq!(
+        getatt_target(dimension(props("KafkaForwardDeadLetterAlarm"), "QueueName")),
+        Some((
+            "KafkaForwardDeadLetterQueue".to_owned(),
+            "QueueName".to_owned()
+        ))
+    );
+    for alarm in ["KafkaForwardErrorsAlarm", "KafkaForwardIteratorAgeAlarm"] {
+        assert!(
+            is_ref_to(
+                dimension(props(alarm), "FunctionName"),
+                "KafkaForwardFunction"
+            ),
+            "{alarm}"
+        );
+    }
+    // AND its log group is its own, with the stack's retention
+    let logging = at(
+        props("KafkaForwardFunction"),
+        &["LoggingConfig", "LogGroup"],
+    );
+    assert!(is_ref_to(logging, "KafkaForwardLogGroup"));
+    assert!(is_ref_to(
+        at(props("KafkaForwardLogGroup"), &["RetentionInDays"]),
+        "LogRetentionDays"
+    ));
+}
+
+#[test]
+fn msk_iam_permissions_are_the_producers_on_the_cluster_and_topic_and_exist_only_with_msk_iam() {
+    // GIVEN MSK with IAM access control
+    let d = msk_iam();
+    assert!(d.holds("KafkaUsesMskIam"));
+
+    // THEN the role may connect to that cluster (and produce idempotently) and describe and
+    // write that one topic: no other cluster, topic, group or action
+    let granted = allowed(&d, &d.statements("KafkaForwardFunction"), "kafka-cluster:");
+    let cluster = BTreeSet::from([MSK_CLUSTER_ARN.to_owned()]);
+    let topic = BTreeSet::from([MSK_TOPIC_ARN.to_owned()]);
+    let expected = BTreeMap::from([
+        ("kafka-cluster:Connect".to_owned(), cluster.clone()),
+        ("kafka-cluster:WriteDataIdempotently".to_owned(), cluster),
+        ("kafka-cluster:DescribeTopic".to_owned(), topic.clone()),
+        ("kafka-cluster:WriteData".to_owned(), topic),
+    ]);
+    assert_eq!(granted, expected);
+
+    // AND it reads no secret
+    let d_secrets = allowed(&d, &d.statements("KafkaForwardFunction"), "secretsmanager:");
+    assert!(d_secrets.is_empty(), "{d_secrets:?}");
+
+    // AND with SCRAM or PLAIN there is no kafka-cluster permission at all
+    for other in [msk_scram(), confluent_cloud()] {
+        assert!(!other.holds("KafkaUsesMskIam"));
+        let granted = allowed(&other, &other.statements("KafkaForwardFunction"), "kafka");
+        assert!(granted.is_empty(), "{granted:?}");
+    }
+}
+
+#[test]
+fn the_kafka_secret_is_the_only_secret_kafka_forward_reads_and_its_key_only_through_secrets_manager()
+ {
+    // GIVEN MSK SCRAM, whose secret is encrypted with a customer-managed key
+    let d = msk_scram();
+    let statements = d.statements("KafkaForwardFunction");
+
+    // THEN the role may read that secret, and no other
+    let secrets = allowed(&d, &statements, "secretsmanager:");
+    assert_eq!(
+        secrets,
+        BTreeMap::from([(
+            "secretsmanager:GetSecretValue".to_owned(),
+            BTreeSet::from([SCRAM_SECRET_ARN.to_owned()])
+        )])
+    );
+
+    // AND it may decrypt with the keys of the secret's account and region only as Secrets
+    // Manager decrypting that secret
+    let kms: Vec<&Value> = statements
+        .iter()
+        .filter(|s| {
+            listed(at(s, &["Action"]))
+                .iter()
+                .any(|a| text(a).starts_with("kms:"))
+        })
+        .collect();
+    assert_eq!(kms.len(), 1, "one KMS statement");
+    let key = kms[0];
+    assert_eq!(
+        listed(at(key, &["Action"]))
+            .into_iter()
+            .map(text)
+            .collect::<Vec<_>>(),
+        ["kms:Decrypt"]
+    );
+    assert_eq!(
+        d.text(at(key, &["Resource"])),
+        "arn:aws:kms:eu-west-1:123456789012:key/*"
+    );
+    let condition = at(key, &["Condition", "StringEquals"]);
+    assert_eq!(
+        d.text(at(condition, &["kms:ViaService"])),
+        "secretsmanager.eu-west-1.amazonaws.com"
+    );
+    assert_eq!(
+        d.text(at(condition, &["kms:EncryptionContext:SecretARN"])),
+        SCRAM_SECRET_ARN
+    );
+
+    // AND without a secret (MSK IAM, or plain TLS) there is neither
+    for other in [
+        msk_iam(),
+        Deployment::with(&[("KafkaBootstrapServers", "kafka.internal:9094")]),
+    ] {
+        assert!(!other.holds("KafkaUsesSecret"));
+        let statements = other.statements("KafkaForwardFunction");
+        assert!(allowed(&other, &statements, "secretsmanager:").is_empty());
+        assert!(allowed(&other, &statements, "kms:").is_empty());
+    }
+}
+
+#[test]
+fn kafka_forward_runs_in_a_vpc_only_when_given_subnets() {
+    // GIVEN subnets and security groups (MSK)
+    let d = msk_iam();
+    assert!(d.holds("KafkaInVpc"));
+    // THEN the function is in them, and may manage its network interfaces (SAM attaches
+    // AWSLambdaVPCAccessExecutionRole whenever VpcConfig is written)
+    let p = d.props("KafkaForwardFunction");
+    let vpc = at(&p, &["VpcConfig"]);
+    assert_eq!(
+        d.list(at(vpc, &["SubnetIds"])),
+        ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+    );
+    assert_eq!(
+        d.list(at(vpc, &["SecurityGroupIds"])),
+        ["sg-0123456789abcdef0"]
+    );
+    let denied = |d: &Deployment| -> Vec<String> {
+        d.statements("KafkaForwardFunction")
+            .iter()
+            .filter(|s| text(at(s, &["Effect"])) == "Deny")
+            .flat_map(|s| listed(at(s, &["Action"])).into_iter().map(text))
+            .collect()
+    };
+    assert!(denied(&d).is_empty(), "{:?}", denied(&d));
+
+    // GIVEN no subnets (Confluent Cloud's public endpoint)
+    let d = confluent_cloud();
+    assert!(!d.holds("KafkaInVpc"));
+    // THEN no VpcConfig, and the network-interface permissions SAM attaches anyway are denied
+    assert!(try_at(&d.props("KafkaForwardFunction"), &["VpcConfig"]).is_none());
+    assert_eq!(
+        denied(&d),
+        [
+            "ec2:CreateNetworkInterface",
+            "ec2:DeleteNetworkInterface",
+            "ec2:AssignPrivateIpAddresses",
+            "ec2:UnassignPrivateIpAddresses"
+        ]
+    );
+}
+
+#[test]
+fn kafka_settings_kafka_forward_cannot_connect_with_are_refused() {
+    let bootstrap = ("KafkaBootstrapServers", "kafka.internal:9096");
+    let refused = |given: &[(&str, &str)]| Deployment::with(given).refusing_rules();
+    let none = BTreeSet::new();
+    let rule = |name: &str| BTreeSet::from([name.to_owned()]);
+
+    // Accepted: the documented setups, plain TLS, and anything without bootstrap servers.
+    assert_eq!(msk_iam().refusing_rules(), none);
+    assert_eq!(msk_scram().refusing_rules(), none);
+    assert_eq!(confluent_cloud().refusing_rules(), none);
+    assert_eq!(refused(&[bootstrap]), none);
+    assert_eq!(refused(&[("KafkaSecurityProtocol", "SASL_SSL")]), none);
+
+    // Refused: SASL without a mechanism, a mechanism without SASL, PLAIN/SCRAM without the
+    // secret, MSK IAM without the cluster or without TLS, subnets without security groups.
+    assert_eq!(
+        refused(&[bootstrap, ("KafkaSecurityProtocol", "SASL_SSL")]),
+        rule("KafkaSaslSettings")
+    );
+    assert_eq!(
+        refused(&[
+            bootstrap,
+            ("KafkaSaslMechanism", "PLAIN"),
+            ("KafkaCredentialsSecretArn", SCRAM_SECRET_ARN)
+        ]),
+        rule("KafkaMechanismNeedsSasl")
+    );
+    for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        assert_eq!(
+            refused(&[
+                bootstrap,
+                ("KafkaSecurityProtocol", "SASL_SSL"),
+                ("KafkaSaslMechanism", mechanism)
+            ]),
+            rule("KafkaPasswordSettings"),
+            "{mechanism}"
+        );
+    }
+    assert_eq!(
+        refused(&[
+            bootstrap,
+            ("KafkaSecurityProtocol", "SASL_SSL"),
+            ("KafkaSaslMechanism", "AWS_MSK_IAM")
+        ]),
+        rule("KafkaMskIamSettings")
+    );
+    assert_eq!(
+        refused(&[
+            bootstrap,
+            ("KafkaSecurityProtocol", "SASL_PLAINTEXT"),
+            ("KafkaSaslMechanism", "AWS_MSK_IAM"),
+            ("KafkaClusterArn", MSK_CLUSTER_ARN)
+        ]),
+        rule("KafkaMskIamSettings")
+    );
+    assert_eq!(
+        refused(&[bootstrap, ("KafkaSubnetIds", "subnet-0123456789abcdef0")]),
+        rule("KafkaVpcSettings")
+    );
+    // Every Kafka rule says what is missing.
+    for (name, r) in at(template(), &["Rules"]).as_mapping().expect("Rules") {
+        for a in listed(at(r, &["Assertions"])) {
+            assert!(
+                !text(at(a, &["AssertDescription"])).is_empty(),
+                "{}: AssertDescription",
+                text(name)
+            );
+        }
+    }
+}
+
+#[test]
+fn every_deployment_refers_only_to_what_it_creates() {
+    // The template's defaults, crm-sync with reconcile, and each Kafka setup.
+    let crm = [
+        ("CrmUrl", "https://crm.example.com"),
+        (
+            "TwilioApiSecretArn",
+            "arn:aws:secretsmanager:us-east-1:111122223333:secret:twilio-api-AbCdEf",
+        ),
+    ];
+    let everything = {
+        let mut all = crm.to_vec();
+        all.extend([
+            ("KafkaBootstrapServers", "b-1.events.example:9098"),
+            ("KafkaSecurityProtocol", "SASL_SSL"),
+            ("KafkaSaslMechanism", "AWS_MSK_IAM"),
+            ("KafkaClusterArn", MSK_CLUSTER_ARN),
+            ("KafkaSubnetIds", "subnet-1,subnet-2"),
+            ("KafkaSecurityGroupIds", "sg-1"),
+            ("QuotaAlarmNames", "a,b,c,d,e"),
+        ]);
+        all
+    };
+    for (name, d) in [
+        ("defaults", Deployment::with(&[])),
+        ("crm-sync and reconcile", Deployment::with(&crm)),
+        ("everything", Deployment::with(&everything)),
+        ("MSK SCRAM", msk_scram()),
+    ] {
+        assert!(
+            d.refusing_rules().is_empty(),
+            "{name}: {:?}",
+            d.refusing_rules()
+        );
+        assert_every_reference_resolves(&d, name);
+        // The dashboard's body is JSON in every one of them.
+        d.dashboard();
+    }
+}
+
+#[test]
+fn every_parameter_is_in_one_parameter_group_of_the_console() {
+    let groups = at(
+        template(),
+        &[
+            "Metadata",
+            "AWS::CloudFormation::Interface",
+            "ParameterGroups",
+        ],
+    );
+    let mut grouped = Vec::new();
+    for group in listed(groups) {
+        grouped.extend(listed(at(group, &["Parameters"])).into_iter().map(text));
+    }
+    let declared: Vec<String> = at(template(), &["Parameters"])
+        .as_mapping()
+        .expect("Parameters")
+        .keys()
+        .map(text)
+        .collect();
+    let unique: BTreeSet<&String> = grouped.iter().collect();
+    assert_eq!(
+        unique.len(),
+        grouped.len(),
+        "a parameter in two groups: {grouped:?}"
+    );
+    assert_eq!(
+        unique,
+        declared.iter().collect::<BTreeSet<_>>(),
+        "every parameter, in a group"
+    );
 }
