@@ -16,6 +16,9 @@
 #                               cargo-lambda (PyPI, pinned below), and Stoplight Prism (npm, pinned
 #                               by infra/tools/prism/package-lock.json); idempotent; prints the
 #                               venv's bin dir, where all four are.
+#   services.sh install-kafka   Tansu (crates.io, pinned below), a Kafka-protocol broker for the
+#                               Kafka forwarder's tests; built once with cargo install (about 10
+#                               minutes) and cached; idempotent; prints the binary's path.
 #
 # Environment (all optional):
 #   TWILIO_EVENTS_CACHE    install dir            (default ~/.cache/twilio-events)
@@ -60,6 +63,11 @@ CARGO_LAMBDA_VERSION=1.9.2
 # Stoplight Prism (npm): serves Twilio's OpenAPI description of the Events API as a mock and as a
 # validating proxy for the setup tests. 5.14.2 is the last release that runs on Node.js 20.
 PRISM_DIR="$REPO_ROOT/infra/tools/prism"
+# Tansu (Apache-2.0): speaks the Kafka protocol, one static binary; its SQLite storage engine
+# (feature libsql) reports high watermarks right, its memory engine does not. Tests start their
+# own brokers (tests stop and restart one), so it is installed here, not started.
+TANSU_VERSION=0.6.0
+TANSU_DIR="$CACHE_DIR/tansu-$TANSU_VERSION"
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
@@ -384,15 +392,36 @@ cmd_status() {
     return "$rc"
 }
 
+cmd_install_kafka() {
+    lock "$CACHE_DIR"
+    if [[ -f "$TANSU_DIR/.installed" && -x "$TANSU_DIR/bin/tansu" ]]; then
+        log "tansu $TANSU_VERSION: already installed ($TANSU_DIR)"
+    else
+        ensure_cmd cargo cargo
+        log "tansu $TANSU_VERSION: cargo install --locked --features libsql (about 10 minutes, once)"
+        rm -rf "$TANSU_DIR"
+        local build
+        build="$(mktemp -d "$CACHE_DIR/.tansu-build.XXXXXX")"
+        # Its own target dir, removed after: the build is 2 GB and nothing else reuses it.
+        cargo install --quiet --locked "tansu@$TANSU_VERSION" --features libsql \
+            --root "$TANSU_DIR" --target-dir "$build" >&2
+        rm -rf "$build"
+        touch "$TANSU_DIR/.installed"
+        log "tansu $TANSU_VERSION: installed"
+    fi
+    printf '%s\n' "$TANSU_DIR/bin/tansu"
+}
+
 case "${1:-}" in
 install) cmd_install ;;
+install-kafka) cmd_install_kafka ;;
 install-bench) cmd_install_bench ;;
 install-tools) cmd_install_tools ;;
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 *)
-    echo "usage: $0 {install|start|stop|status|install-bench|install-tools}" >&2
+    echo "usage: $0 {install|start|stop|status|install-bench|install-tools|install-kafka}" >&2
     exit 2
     ;;
 esac

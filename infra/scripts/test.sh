@@ -47,6 +47,12 @@ export TWILIO_EVENTS_CARGO_LAMBDA="$tools_bin/cargo-lambda"
 # (infra/cli/tests/it/prism.rs).
 export TWILIO_EVENTS_PRISM="$tools_bin/prism"
 
+step "services.sh install-kafka (Tansu, a Kafka-protocol broker; built once, then cached)"
+# The Kafka forwarder's tests start, stop and restart their own brokers
+# (functions/kafka-forward/tests/it/broker.rs).
+TWILIO_EVENTS_TANSU="$(bash infra/scripts/services.sh install-kafka)"
+export TWILIO_EVENTS_TANSU
+
 # Set before start, so that a half-started set (one service up, the other failed) is stopped too.
 # INT/TERM go through exit so that the EXIT trap runs and the status says what happened.
 # shellcheck disable=SC2317  # called through the trap

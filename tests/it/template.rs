@@ -1017,7 +1017,9 @@ fn every_alarm_watches_a_metric_that_is_published_with_its_dimensions() {
                 w.metric
             );
             // Counts are summed per period; other values (a percentage) are compared at their peak.
-            let is_count = source.contains(&format!("count(\"{}\"", w.metric));
+            let is_count = source.contains(&format!("count(\"{}\"", w.metric))
+                || metric_constant(&source, &w.metric)
+                    .is_some_and(|c| source.contains(&format!("count(metric::{c},")));
             if is_count {
                 assert_eq!(w.statistic, "Sum", "{id}: {} is a count", w.metric);
             } else {
@@ -1787,6 +1789,16 @@ fn reconcile_runs_on_its_schedule_reads_the_open_index_and_writes_only_through_i
         )),
         "0"
     );
+}
+
+/// The name of the `metric::` constant whose value is `metric`, in a service's sources.
+fn metric_constant(source: &str, metric: &str) -> Option<String> {
+    let constant = regex::Regex::new(&format!(
+        r#"pub const ([A-Z_]+): &str = "{}";"#,
+        regex::escape(metric)
+    ))
+    .ok()?;
+    constant.captures(source).map(|c| c[1].to_owned())
 }
 
 /// The names the service's sources publish as CloudWatch metrics: `.count("X"`, `.add("X"`

@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod events;
+pub mod kafka;
 pub mod lambda_runtime;
 pub mod sam_template;
 

@@ -4,6 +4,7 @@ mod classic;
 mod cli;
 mod hardening;
 mod helpers;
+mod kafka;
 mod prism;
 mod reconcile;
 mod replay;

@@ -1,4 +1,5 @@
-//! The stream's consumers inside `serve`: each reads the local stream from its checkpoint, in
+//! The stream's consumers inside `serve` (crm-sync, quota-alert with `--quotas`, the Kafka
+//! forwarder with `--kafka-brokers`): each reads the local stream from its checkpoint, in
 //! batches, the way a Kinesis event source mapping feeds a Lambda: a batch that reports
 //! failures is retried from its first failed record, with backoff.
 
@@ -11,6 +12,7 @@ use twilio_events::stream::BatchProcessor;
 /// The consumers' names: their checkpoints in the store (`twilio-events stream replay`).
 pub const CRM_SYNC: &str = "crm-sync";
 pub const QUOTA_ALERT: &str = "quota-alert";
+pub const KAFKA_FORWARD: &str = "kafka-forward";
 
 /// Records per batch, as an event source mapping's BatchSize.
 const BATCH_SIZE: usize = 100;
@@ -23,6 +25,15 @@ pub struct ConsumerOptions {
     pub crm_url: Option<String>,
     pub crm_token: Option<String>,
     pub quotas: Option<PathBuf>,
+    pub kafka: Option<KafkaTarget>,
+}
+
+/// Where `--kafka-brokers` forwards the stream.
+#[derive(Clone, Debug)]
+pub struct KafkaTarget {
+    /// `host:port[,host:port…]`, plaintext (a local broker).
+    pub brokers: String,
+    pub topic: String,
 }
 
 /// A consumer that cannot start.
@@ -32,6 +43,15 @@ pub enum ConsumerStartError {
     CrmSync(#[source] crm_sync::startup::StartupError),
     #[error("quota-alert cannot start")]
     QuotaAlert(#[source] quota_alert::startup::StartupError),
+    #[cfg(feature = "kafka")]
+    #[error("the Kafka forwarder cannot start")]
+    KafkaForward(#[source] kafka_forward::startup::StartupError),
+    #[cfg(not(feature = "kafka"))]
+    #[error(
+        "this build of twilio-events has no Kafka forwarder: build it with the `kafka` feature \
+         (cargo run -p twilio-events-cli --features kafka -- serve …)"
+    )]
+    KafkaNotBuilt,
 }
 
 impl ConsumerStartError {
@@ -45,6 +65,11 @@ impl ConsumerStartError {
                 quota_alert::startup::StartupError::Quotas(_)
                     | quota_alert::startup::StartupError::QuotasFrom { .. }
             ),
+            // A --kafka-brokers the client cannot use.
+            #[cfg(feature = "kafka")]
+            Self::KafkaForward(_) => true,
+            #[cfg(not(feature = "kafka"))]
+            Self::KafkaNotBuilt => true,
         }
     }
 }
@@ -79,7 +104,40 @@ pub async fn spawn_all(
         );
         consumers.spawn(consume(QUOTA_ALERT, store.clone(), alerts));
     }
+    if let Some(target) = &options.kafka {
+        spawn_kafka_forward(&mut consumers, store, data_dir, target)?;
+    }
     Ok(consumers)
+}
+
+/// The Kafka forwarder on its own checkpoint: the Lambda's code, on a plaintext local broker.
+#[cfg(feature = "kafka")]
+fn spawn_kafka_forward(
+    consumers: &mut JoinSet<()>,
+    store: &SqliteStore,
+    data_dir: &Path,
+    target: &KafkaTarget,
+) -> Result<(), ConsumerStartError> {
+    let connection =
+        kafka_forward::config::KafkaConnection::plaintext(&target.brokers, &target.topic);
+    let forwarder = kafka_forward::startup::local(&connection, data_dir)
+        .map_err(ConsumerStartError::KafkaForward)?;
+    println!(
+        "  kafka-forward: every event to topic {} on {}",
+        target.topic, target.brokers
+    );
+    consumers.spawn(consume(KAFKA_FORWARD, store.clone(), forwarder));
+    Ok(())
+}
+
+#[cfg(not(feature = "kafka"))]
+fn spawn_kafka_forward(
+    _: &mut JoinSet<()>,
+    _: &SqliteStore,
+    _: &Path,
+    _: &KafkaTarget,
+) -> Result<(), ConsumerStartError> {
+    Err(ConsumerStartError::KafkaNotBuilt)
 }
 
 /// Feeds `processor` the stream from its checkpoint, for ever.

@@ -96,6 +96,18 @@ pub struct ServeArgs {
     /// Run quota-alert with this quota configuration (JSON); alerts go to <data-dir>/alerts.jsonl.
     #[arg(long, value_name = "FILE")]
     quotas: Option<PathBuf>,
+    /// Forward every event of the stream to this Kafka (plaintext `host:port[,…]`), as the
+    /// deployed kafka-forward function does; needs a build with the `kafka` feature.
+    #[arg(long, value_name = "HOST:PORT[,…]")]
+    kafka_brokers: Option<String>,
+    /// With --kafka-brokers: the topic (create it first; its partition count is yours to pick).
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "twilio-events",
+        requires = "kafka_brokers"
+    )]
+    kafka_topic: String,
     /// Log every request (default: warnings only).
     #[arg(long, short)]
     verbose: bool,
@@ -128,6 +140,12 @@ async fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 
+    if args.backend == Backend::Aws && args.kafka_brokers.is_some() {
+        return Err(CliError::usage(
+            "--kafka-brokers forwards the embedded store's stream; with --backend aws the \
+             deployed kafka-forward function reads the Kinesis stream (docs/deploy.md)",
+        ));
+    }
     let (secrets, secrets_file) = args.secrets.load()?;
     let rest_credentials = args
         .rest_api
@@ -205,6 +223,13 @@ async fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
                 crm_url: args.crm_url.clone(),
                 crm_token: args.crm_token.clone(),
                 quotas: args.quotas.clone(),
+                kafka: args
+                    .kafka_brokers
+                    .clone()
+                    .map(|brokers| consumers::KafkaTarget {
+                        brokers,
+                        topic: args.kafka_topic.clone(),
+                    }),
             };
             let mut consumers = consumers::spawn_all(&store, &args.data_dir, options)
                 .await
