@@ -9,10 +9,12 @@
 //!   responses (a record the CRM refuses for now is named by its sequence number);
 //! - reconcile, invoked by a scheduled event, looks up a stuck message in a stub of Twilio's REST
 //!   API and stores its final status in the stream, with its `Repaired` metric;
+//! - kafka-forward, handed a Kinesis event, produces to a real broker (Tansu) and quarantines
+//!   what is not a CloudEvent;
 //! - a missing or malformed setting makes each binary report an init error to the Runtime API,
 //!   with a JSON log line naming the variable.
 //!
-//! The binaries are the workspace's own (`target/<profile>/{ingest,crm-sync,quota-alert,reconcile}`),
+//! The binaries are the workspace's own (`target/<profile>/{ingest,crm-sync,quota-alert,reconcile,kafka-forward}`),
 //! built by `cargo test --workspace --all-targets` before any test runs.
 
 use base64::Engine as _;
@@ -484,6 +486,99 @@ async fn each_binary_reports_a_missing_or_malformed_setting_as_an_init_error() {
         Some("{\"quotas\": [{}]}"),
     )
     .await;
+    refuses_to_start(
+        "KafkaForwardFunction",
+        "kafka-forward",
+        params(&[("KafkaBootstrapServers", "127.0.0.1:9092")]),
+        none(),
+        "KAFKA_SECURITY_PROTOCOL",
+        Some("TLS"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_forward_runs_under_the_runtime_api_and_produces_to_the_broker() {
+    use twilio_events_testkit::kafka::Broker;
+    // GIVEN a broker with the topic, and kafka-forward's binary with the template's environment
+    // for a plaintext broker
+    let broker = Broker::start();
+    broker.create_topic("twilio-events", 3).await;
+    let stack = EmulatedStack::for_function(
+        "KafkaForwardFunction",
+        &params(&[
+            ("KafkaBootstrapServers", &broker.bootstrap()),
+            ("KafkaSecurityProtocol", "PLAINTEXT"),
+        ]),
+        &BTreeMap::new(),
+    )
+    .await;
+    let emulator = RuntimeEmulator::start();
+    let forward = FunctionProcess::spawn(&binary("kafka-forward"), &stack.env, &emulator);
+    // WHEN it gets a Kinesis event of two status events and a record that is not a CloudEvent
+    let first = "SM00000000000000000000000000000001";
+    let second = "SM00000000000000000000000000000002";
+    let records = vec![
+        (
+            first.to_owned(),
+            StatusEvent::message(first, "sent").to_bytes(),
+            "49590338271490256608559692538361571095921575989136588801".to_owned(),
+        ),
+        (
+            "garbage".to_owned(),
+            b"not an event".to_vec(),
+            "49590338271490256608559692538361571095921575989136588802".to_owned(),
+        ),
+        (
+            second.to_owned(),
+            StatusEvent::message(second, "delivered").to_bytes(),
+            "49590338271490256608559692538361571095921575989136588803".to_owned(),
+        ),
+    ];
+    let answer = emulator
+        .invoke(&kinesis_event("twilio-events", &records))
+        .await;
+    // THEN no record is reported back
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": []}),
+        "{:?}",
+        forward.output().lines()
+    );
+    // AND the two events are on the topic, keyed, byte for byte
+    let consumed = broker.read_all("twilio-events", 3);
+    let mut landed: Vec<(Vec<u8>, Vec<u8>)> = consumed
+        .into_iter()
+        .map(|m| (m.key.unwrap_or_default(), m.value))
+        .collect();
+    landed.sort();
+    assert_eq!(
+        landed,
+        vec![
+            (first.as_bytes().to_vec(), records[0].1.clone()),
+            (second.as_bytes().to_vec(), records[2].1.clone()),
+        ]
+    );
+    // AND the garbage is in the quarantine queue, and the EMF line counts both
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config(&moto_endpoint()).await);
+    let quarantined =
+        twilio_events_testkit::aws::drain_queue(&sqs, &stack.env["QUARANTINE_QUEUE_URL"]).await;
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert!(
+        quarantined[0].contains("malformed-record"),
+        "{quarantined:?}"
+    );
+    let emf = forward
+        .output()
+        .json_lines()
+        .into_iter()
+        .find(|l| l.get("Service").and_then(Value::as_str) == Some("kafka-forward"))
+        .unwrap_or_else(|| panic!("no EMF line: {:?}", forward.output().lines()));
+    assert_eq!(
+        (emf["Forwarded"].as_f64(), emf["Quarantined"].as_f64()),
+        (Some(2.0), Some(1.0)),
+        "{emf}"
+    );
 }
 
 /// Twilio's REST API for one run of reconcile: every message is `delivered`, the lists are
