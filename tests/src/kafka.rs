@@ -102,7 +102,8 @@ impl Broker {
             .open(self.log_path())
             .expect("broker log");
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let store = format!("sqlite://{}", self.dir.join("tansu.db").display());
+        // Tansu reads the path after `sqlite://` relative to its working directory.
+        let store = "sqlite://tansu.db";
         let child = Command::new(tansu_binary())
             .args([
                 "broker",
@@ -111,7 +112,8 @@ impl Broker {
                 "--advertised-listener-url",
                 &url,
             ])
-            .args(["--storage-engine", &store])
+            .args(["--storage-engine", store])
+            .current_dir(&self.dir)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("broker log"))

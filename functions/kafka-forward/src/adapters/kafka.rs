@@ -16,6 +16,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer, PurgeConfig};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// How long librdkafka keeps trying one message (through broker restarts and leader changes)
@@ -76,9 +77,14 @@ impl ClientContext for ForwarderContext {
     }
 }
 
+type Client = FutureProducer<ForwarderContext>;
+
 /// A topic on a Kafka cluster.
 pub struct KafkaTopic {
-    producer: FutureProducer<ForwarderContext>,
+    /// Replaced after an invocation ends with messages purged (see [`KafkaTopic::renew`]).
+    producer: RwLock<Arc<Client>>,
+    config: ClientConfig,
+    msk_iam: Option<MskIamTokens>,
     topic: String,
 }
 
@@ -97,17 +103,40 @@ impl KafkaTopic {
         connection: &KafkaConnection,
         msk_iam: Option<MskIamTokens>,
     ) -> Result<Self, KafkaClientError> {
-        let producer = client_config(connection)
-            .create_with_context(ForwarderContext { msk_iam })
-            .map_err(KafkaClientError)?;
+        let config = client_config(connection);
+        let producer = create(&config, &msk_iam)?;
         Ok(Self {
-            producer,
+            producer: RwLock::new(Arc::new(producer)),
+            config,
+            msk_iam,
             topic: connection.topic.clone(),
         })
     }
 
+    fn current(&self) -> Option<Arc<Client>> {
+        self.producer.read().ok().map(|p| Arc::clone(&p))
+    }
+
+    /// A new producer (a new producer id) in place of one whose queue was purged: an idempotent
+    /// producer continues after a purge by bumping its epoch, which not every Kafka-protocol
+    /// broker supports (KIP-360); a new one needs nothing from the broker. Rare: only after an
+    /// invocation's deadline came before its acknowledgements.
+    fn renew(&self) {
+        match create(&self.config, &self.msk_iam) {
+            Ok(fresh) => {
+                if let Ok(mut producer) = self.producer.write() {
+                    *producer = Arc::new(fresh);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not renew the Kafka producer; keeping the old one")
+            }
+        }
+    }
+
     fn enqueue(
         &self,
+        producer: &Client,
         message: &TopicMessage<'_>,
         deadline: Instant,
     ) -> Result<DeliveryFuture, ProduceError> {
@@ -125,7 +154,7 @@ impl KafkaTopic {
             .payload(message.value)
             .headers(headers);
         loop {
-            match self.producer.send_result(record) {
+            match producer.send_result(record) {
                 Ok(delivery) => return Ok(delivery),
                 // The client's queue is full (a broker is slow or away): let it drain.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
@@ -133,12 +162,23 @@ impl KafkaTopic {
                         return Err(ProduceError::NotSent);
                     }
                     record = back;
-                    self.producer.poll(Duration::from_millis(10));
+                    producer.poll(Duration::from_millis(10));
                 }
                 Err((error, _)) => return Err(classify(error)),
             }
         }
     }
+}
+
+fn create(
+    config: &ClientConfig,
+    msk_iam: &Option<MskIamTokens>,
+) -> Result<Client, KafkaClientError> {
+    config
+        .create_with_context(ForwarderContext {
+            msk_iam: msk_iam.clone(),
+        })
+        .map_err(KafkaClientError)
 }
 
 /// librdkafka's configuration for `connection`.
@@ -181,13 +221,19 @@ impl Topic for KafkaTopic {
         messages: &[TopicMessage<'_>],
         deadline: Instant,
     ) -> Vec<Result<Delivered, ProduceError>> {
+        let Some(producer) = self.current() else {
+            return messages
+                .iter()
+                .map(|_| Err(ProduceError::NotSent))
+                .collect();
+        };
         let mut pending: Vec<Result<DeliveryFuture, ProduceError>> =
             Vec::with_capacity(messages.len());
         for message in messages {
             if Instant::now() >= deadline {
                 pending.push(Err(ProduceError::NotSent));
             } else {
-                pending.push(self.enqueue(message, deadline));
+                pending.push(self.enqueue(&producer, message, deadline));
             }
         }
         let mut results = Vec::with_capacity(pending.len());
@@ -210,7 +256,7 @@ impl Topic for KafkaTopic {
             // What never left the client's queue is taken back, so that it is not written
             // after the stream has been told to retry it: only messages already sent to a
             // broker can still be duplicated by the retry.
-            self.producer.purge(PurgeConfig::default().queue());
+            producer.purge(PurgeConfig::default().queue());
             let wait_until = Instant::now() + PURGE_REPORT_WAIT;
             for (index, delivery) in &mut late {
                 if let Ok(report) = tokio::time::timeout_at(wait_until.into(), delivery).await {
@@ -223,6 +269,7 @@ impl Topic for KafkaTopic {
                 unacknowledged = late.len(),
                 "the deadline came before every acknowledgement"
             );
+            self.renew();
         }
         results
     }

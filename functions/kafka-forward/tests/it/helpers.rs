@@ -16,8 +16,10 @@ pub type Record = (String, Vec<u8>, String);
 
 pub type Forwarder = KafkaForward<KafkaTopic, FileQuarantine, MemorySink>;
 
-/// The forwarder as the Lambda wires it, on a plaintext broker, quarantine in `dir`.
+/// The forwarder as the Lambda wires it, on a plaintext broker, quarantine in `dir`. Its logs
+/// (librdkafka's included) go to the test's output, shown when a test fails.
 pub fn forwarder(bootstrap: &str, topic: &str, dir: &Path) -> Forwarder {
+    twilio_events::logging::init_json_logs();
     KafkaForward {
         topic: KafkaTopic::connect(&KafkaConnection::plaintext(bootstrap, topic), None)
             .expect("producer"),

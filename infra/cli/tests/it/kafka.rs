@@ -60,9 +60,15 @@ fn deliver(server: &Server, body: &str) -> u16 {
         body.as_bytes(),
         BodyEncoding::Json,
     );
+    // Twilio signs a JSON body's hash into the URL (bodySHA256): post to the URL it signed.
+    let target = signed
+        .url
+        .split_once(&format!("127.0.0.1:{}", server.port))
+        .map(|(_, target)| target.to_owned())
+        .unwrap_or_default();
     helpers::post(
         server,
-        "/twilio/events",
+        &target,
         "application/json",
         &signed.signature,
         body.as_bytes(),
