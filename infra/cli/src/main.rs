@@ -26,7 +26,7 @@ enum Command {
     /// Print each event of a delivery as one JSON line (id, type, time, resource, account, kind, status).
     Parse(commands::parse::ParseArgs),
     /// Run the pipeline locally: the webhook, the store, the stream and its consumers.
-    Serve(commands::serve::ServeArgs),
+    Serve(Box<commands::serve::ServeArgs>),
     /// Read the local stream.
     #[command(subcommand)]
     Stream(commands::stream::StreamCommand),
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => commands::verify::run(args),
         Command::Sign(args) => commands::sign::run(args),
         Command::Parse(args) => commands::parse::run(args),
-        Command::Serve(args) => commands::serve::run(args),
+        Command::Serve(args) => commands::serve::run(*args),
         Command::Stream(command) => commands::stream::run(command),
         Command::Setup(args) => commands::setup::run(args),
         Command::Simulate(args) => commands::simulate::run(args),

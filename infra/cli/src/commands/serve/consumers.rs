@@ -48,8 +48,8 @@ pub enum ConsumerStartError {
     KafkaForward(#[source] kafka_forward::startup::StartupError),
     #[cfg(not(feature = "kafka"))]
     #[error(
-        "this build of twilio-events has no Kafka forwarder: build it with the `kafka` feature \
-         (cargo run -p twilio-events-cli --features kafka -- serve …)"
+        "this build of twilio-events has no Kafka forwarder: it was built without its default \
+         `kafka` feature (cargo run -p twilio-events-cli -- serve … builds it)"
     )]
     KafkaNotBuilt,
 }

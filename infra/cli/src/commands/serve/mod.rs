@@ -97,7 +97,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     quotas: Option<PathBuf>,
     /// Forward every event of the stream to this Kafka (plaintext `host:port[,…]`), as the
-    /// deployed kafka-forward function does; needs a build with the `kafka` feature.
+    /// deployed kafka-forward function does.
     #[arg(long, value_name = "HOST:PORT[,…]")]
     kafka_brokers: Option<String>,
     /// With --kafka-brokers: the topic (create it first; its partition count is yours to pick).
