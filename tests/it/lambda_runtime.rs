@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use twilio_events::signature::{BodyEncoding, SigningKey, sign};
 use twilio_events_testkit::aws::{moto_endpoint, read_stream, sdk_config};
-use twilio_events_testkit::events::StatusEvent;
+use twilio_events_testkit::events::{StatusEvent, kinesis_event};
 use twilio_events_testkit::lambda_runtime::{EmulatedStack, FunctionProcess, RuntimeEmulator};
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
@@ -121,32 +121,6 @@ fn signed_delivery(events: &[Vec<u8>]) -> (Value, Vec<u8>, String, String) {
         &query,
     );
     (event, body, signed.signature, query)
-}
-
-/// A Kinesis event source mapping's event carrying `records` (partition key, data, sequence).
-fn kinesis_event(stream: &str, records: &[(String, Vec<u8>, String)]) -> Value {
-    let records: Vec<Value> = records
-        .iter()
-        .map(|(key, data, sequence)| {
-            json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": key,
-                    "sequenceNumber": sequence,
-                    "data": base64::engine::general_purpose::STANDARD.encode(data),
-                    "approximateArrivalTimestamp": 1_796_032_800.5
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("shardId-000000000000:{sequence}"),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/consumer",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": format!("arn:aws:kinesis:us-east-1:123456789012:stream/{stream}")
-            })
-        })
-        .collect();
-    json!({ "Records": records })
 }
 
 /// A CRM on the generic HTTP contract (functions/crm-sync/README.md) that records each PUT's

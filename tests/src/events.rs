@@ -187,6 +187,34 @@ impl StatusEvent {
     }
 }
 
+/// A Kinesis event as an event source mapping hands it to a consumer function: one record per
+/// `(partition key, data, sequence number)`, from stream `stream`.
+pub fn kinesis_event(stream: &str, records: &[(String, Vec<u8>, String)]) -> Value {
+    use base64::Engine as _;
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(key, data, sequence)| {
+            json!({
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": key,
+                    "sequenceNumber": sequence,
+                    "data": base64::engine::general_purpose::STANDARD.encode(data),
+                    "approximateArrivalTimestamp": 1_796_032_800.5
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": format!("shardId-000000000000:{sequence}"),
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/consumer",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": format!("arn:aws:kinesis:us-east-1:123456789012:stream/{stream}")
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

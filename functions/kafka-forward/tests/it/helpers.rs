@@ -1,15 +1,13 @@
 //! Kinesis events as Lambda hands them to the function, and the forwarder on a local broker.
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
-use base64::Engine as _;
 use kafka_forward::adapters::kafka::KafkaTopic;
 use kafka_forward::config::KafkaConnection;
 use kafka_forward::{ForwardSettings, KafkaForward};
-use serde_json::json;
 use std::path::Path;
 use twilio_events::metrics::MemorySink;
 use twilio_events::quarantine::FileQuarantine;
-use twilio_events_testkit::events::StatusEvent;
+use twilio_events_testkit::events::{self, StatusEvent};
 
 /// One stream record: partition key, data, sequence number.
 pub type Record = (String, Vec<u8>, String);
@@ -47,27 +45,8 @@ pub fn status_records(messages: usize, statuses: &[&str], first_seq: u64) -> Vec
 
 /// A Kinesis event of `records`, as an event source mapping sends it.
 pub fn kinesis_event(records: &[Record]) -> KinesisEvent {
-    let records: Vec<serde_json::Value> = records
-        .iter()
-        .map(|(key, data, sequence)| {
-            json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": key,
-                    "sequenceNumber": sequence,
-                    "data": base64::engine::general_purpose::STANDARD.encode(data),
-                    "approximateArrivalTimestamp": 1_796_032_800.5
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("shardId-000000000000:{sequence}"),
-                "eventName": "aws:kinesis:record",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/twilio-events"
-            })
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).expect("a Kinesis event")
+    serde_json::from_value(events::kinesis_event("twilio-events", records))
+        .expect("a Kinesis event")
 }
 
 /// The sequence numbers a partial batch response reports.
