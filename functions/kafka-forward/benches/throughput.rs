@@ -37,6 +37,10 @@ fn batch(size: usize, from: usize) -> Vec<StreamRecord> {
 }
 
 fn to_broker(c: &mut Criterion) {
+    to_broker_with(c, "sqlite");
+}
+
+fn to_broker_with(c: &mut Criterion, name: &str) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -52,7 +56,7 @@ fn to_broker(c: &mut Criterion) {
         MemoryQuarantine::default(),
         NoMetrics,
     );
-    let mut group = c.benchmark_group("forward_to_local_broker");
+    let mut group = c.benchmark_group(format!("forward_to_local_broker_{name}"));
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(10));
