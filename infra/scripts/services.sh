@@ -384,15 +384,27 @@ cmd_status() {
     return "$rc"
 }
 
+# ---------------------------------------------------------------------------------------------
+# install-browser: Debian's chromium and chromium-driver, for the browser tests of serve's
+# console (infra/cli/tests/it/console.rs). Prints the exports that say where they are.
+
+cmd_install_browser() {
+    ensure_cmd chromium chromium
+    ensure_cmd chromedriver chromium-driver
+    echo "export TWILIO_EVENTS_CHROMIUM=$(command -v chromium)"
+    echo "export TWILIO_EVENTS_CHROMEDRIVER=$(command -v chromedriver)"
+}
+
 case "${1:-}" in
 install) cmd_install ;;
+install-browser) cmd_install_browser ;;
 install-bench) cmd_install_bench ;;
 install-tools) cmd_install_tools ;;
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 *)
-    echo "usage: $0 {install|start|stop|status|install-bench|install-tools}" >&2
+    echo "usage: $0 {install|start|stop|status|install-bench|install-tools|install-browser}" >&2
     exit 2
     ;;
 esac

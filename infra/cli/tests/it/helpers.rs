@@ -55,10 +55,12 @@ pub fn start_serve_on(port: u16, data_dir: &Path, args: &[&str]) -> Server {
         .next()
         .expect("serve printed nothing")
         .expect("readable output");
+    // "… listening on http://HOST:PORT (…)", whatever the --host.
     let port = first
-        .split("http://127.0.0.1:")
+        .split("listening on http://")
         .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|address| address.rsplit(':').next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {first:?}"));
     // Keep draining stdout so the server never blocks on a full pipe.

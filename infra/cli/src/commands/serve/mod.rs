@@ -196,9 +196,13 @@ async fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
         args.data_dir.display(),
         quarantine.path().display()
     );
-    if let Some(console) = &console {
-        console.print_url();
-    }
+    let console = match console {
+        Ok(console) => Some(console.print_url()),
+        Err(off) => {
+            println!("  Console: off ({off})");
+            None
+        }
+    };
 
     match args.backend {
         Backend::Embedded => {

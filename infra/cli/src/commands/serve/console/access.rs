@@ -103,8 +103,12 @@ fn cookie_value(headers: &HeaderMap) -> Option<[u8; 32]> {
         })
 }
 
-/// Whether a POST comes from a page of this console (its `Origin` is `http(s)://<Host>`).
+/// Whether a POST comes from a page of this console: its `Origin` is `http(s)://<Host>`, or
+/// the browser says so with `Sec-Fetch-Site: same-origin` (which no page can set).
 fn same_origin(headers: &HeaderMap) -> bool {
+    if header(headers, "sec-fetch-site") == Some("same-origin") {
+        return true;
+    }
     let (Some(origin), Some(host)) = (
         header(headers, header::ORIGIN),
         header(headers, header::HOST),
@@ -274,15 +278,25 @@ mod tests {
     fn a_post_from_another_origin_is_refused() {
         let access = Access::LocalOnly;
         let host = ("host", "127.0.0.1:3000");
-        let post = |pairs| access.check(&Method::POST, &headers(pairs), None);
+        fn post(access: &Access, pairs: &[(&'static str, &str)]) -> Verdict {
+            access.check(&Method::POST, &headers(pairs), None)
+        }
         assert_eq!(
-            post(&[host, ("origin", "http://127.0.0.1:3000")]),
+            post(&access, &[host, ("origin", "http://127.0.0.1:3000")]),
             Verdict::Allowed
         );
         assert!(matches!(
-            post(&[host, ("origin", "https://evil.example")]),
+            post(&access, &[host, ("origin", "https://evil.example")]),
             Verdict::Forbidden(_)
         ));
-        assert!(matches!(post(&[host]), Verdict::Forbidden(_)));
+        assert!(matches!(post(&access, &[host]), Verdict::Forbidden(_)));
+        assert!(matches!(
+            post(&access, &[host, ("sec-fetch-site", "cross-site")]),
+            Verdict::Forbidden(_)
+        ));
+        assert_eq!(
+            post(&access, &[host, ("sec-fetch-site", "same-origin")]),
+            Verdict::Allowed
+        );
     }
 }

@@ -448,6 +448,8 @@ mod tests {
         delivery.refused.as_mut().unwrap().host = Some("example.ngrok.app".into());
         delivery.refused.as_mut().unwrap().forwarded_proto = Some("https".into());
         let diagnosis = run(&delivery, Some(TOKEN));
+        let shown = format!("{diagnosis:?}");
+        assert!(!shown.contains(TOKEN), "never the token: {shown}");
         let found = diagnosis.matches.expect("the tunnel URL matches");
         assert!(
             found
@@ -458,8 +460,6 @@ mod tests {
             found.differs_by.contains("https instead of http"),
             "{found:?}"
         );
-        let shown = format!("{diagnosis:?}");
-        assert!(!shown.contains(TOKEN), "never the token: {shown}");
     }
 
     #[test]

@@ -142,13 +142,12 @@ pub struct Setup {
 }
 
 impl Console {
-    /// `None` when access says it is off (and `serve` prints why).
-    pub fn new(setup: Setup) -> Option<Self> {
+    /// Why not, when access says it is off.
+    pub fn new(setup: Setup) -> Result<Self, &'static str> {
         if let Access::Off(why) = setup.access {
-            println!("  Console: off ({why})");
-            return None;
+            return Err(why);
         }
-        Some(Self {
+        Ok(Self {
             recorder: Arc::default(),
             access: setup.access,
             verifier: setup.verifier,
@@ -175,12 +174,14 @@ impl Console {
         self
     }
 
-    pub fn print_url(&self) {
+    /// Says where the console is, and answers it.
+    pub fn print_url(self) -> Self {
         let hint = match self.access {
             Access::Token(_) => " (open it with ?token=<--console-token>)",
             _ => "",
         };
         println!("  Console: http://{}/console{hint}", self.local);
+        self
     }
 
     /// The whole local stream, in order (a local tool's stream: thousands, not millions).
@@ -268,8 +269,9 @@ pub fn router(console: Arc<Console>) -> Router {
         .with_state(console)
 }
 
-/// What every console answer carries: no caching, no framing, no referrer (a `?token=` must
-/// not leak), scripts and styles from this console only.
+/// What every console answer carries: no caching, no framing, no referrer to other sites (a
+/// `?token=` must not leak; same-origin requests keep theirs, so a form's POST carries its
+/// `Origin`), scripts and styles from this console only.
 fn page_headers() -> [(header::HeaderName, HeaderValue); 5] {
     [
         (
@@ -279,7 +281,7 @@ fn page_headers() -> [(header::HeaderName, HeaderValue); 5] {
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         (
             header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+            HeaderValue::from_static("same-origin"),
         ),
         (
             header::X_CONTENT_TYPE_OPTIONS,
@@ -289,7 +291,7 @@ fn page_headers() -> [(header::HeaderName, HeaderValue); 5] {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
                 "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-                 img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                 img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ),
         ),
     ]
@@ -314,7 +316,7 @@ async fn dispatch(State(console): State<Arc<Console>>, request: Request) -> Resp
             response.headers_mut().insert(header::SET_COOKIE, cookie);
             response.headers_mut().insert(
                 header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
+                HeaderValue::from_static("same-origin"),
             );
             return response;
         }
