@@ -114,7 +114,19 @@ fn each_console_page_loads_and_a_signed_delivery_appears_without_a_reload() {
     let dir = data_dir("console-pages");
     let quotas = quotas_file(&dir);
     let server = helpers::start_serve(TOKEN, &dir, &["--quotas", &quotas]);
-    for (i, status) in [(1, "sent"), (2, "sent")] {
+    // (SM2's "sent" arrives after its "delivered": stale; its "delivered" again: a duplicate;
+    // six messages sent: the 50% alert)
+    let earlier = [
+        (1, "sent"),
+        (2, "delivered"),
+        (2, "sent"),
+        (3, "sent"),
+        (4, "sent"),
+        (5, "sent"),
+        (6, "sent"),
+        (2, "delivered"),
+    ];
+    for (i, status) in earlier {
         assert_eq!(
             deliver(
                 &server,
@@ -144,7 +156,7 @@ fn each_console_page_loads_and_a_signed_delivery_appears_without_a_reload() {
     // THEN it shows on the Deliveries page without a reload
     let posts = "return Array.from(document.querySelectorAll('tr[data-delivery]'))\
                  .filter(r => r.innerText.includes('POST /twilio/events')).length;";
-    eventually("the third delivery on the page", || browser.run(posts) == 3);
+    eventually("the new delivery on the page", || browser.run(posts) == 9);
     assert_eq!(browser.run("return window.notReloaded === true;"), true);
     let row = browser.text("tr[data-delivery]");
     assert!(
@@ -155,17 +167,18 @@ fn each_console_page_loads_and_a_signed_delivery_appears_without_a_reload() {
 
     // AND every page loads, masked
     let sid = format!("SM{:032}", 1);
+    let stale = format!("SM{:032}", 2);
     for (path, name, ready) in [
         ("/console/events".to_owned(), "events", "tr[data-event]"),
         (
-            format!("/console/timelines?sid={sid}"),
+            format!("/console/timelines?sid={stale}"),
             "timeline",
-            "tr.pushed",
+            "tr.stale + tr.dup",
         ),
         (
             "/console/quotas".to_owned(),
             "quotas",
-            "tr[data-quota=\"sms-daily\"]",
+            "tr[data-quota=\"sms-daily\"][data-alerts=\"1\"]",
         ),
         (
             "/console/quarantine".to_owned(),
@@ -183,14 +196,17 @@ fn each_console_page_loads_and_a_signed_delivery_appears_without_a_reload() {
         );
         browser.screenshot(name);
     }
-    // The timeline: sent, then delivered pushed; the quota counted the two sent messages.
+    // SM1's timeline: sent, then delivered, both pushed; six messages counted against the quota.
     browser.open(&format!("{base}/console/timelines?sid={sid}"));
     browser.wait_for("tr.pushed", LIVE);
     let rows = browser.run("return document.querySelectorAll('tr.pushed').length;");
     assert_eq!(rows, 2, "sent and delivered both move the message forward");
     browser.open(&format!("{base}/console/quotas"));
     let quota = browser.text("tr[data-quota=\"sms-daily\"]");
-    assert!(quota.contains("sms-daily"), "{quota}");
+    assert!(
+        quota.contains("sms-daily") && quota.contains("60%"),
+        "{quota}"
+    );
 }
 
 #[test]

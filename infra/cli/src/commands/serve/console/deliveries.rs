@@ -19,6 +19,10 @@ use twilio_events::signature::{SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER};
 pub const CAPACITY: usize = 1_000;
 /// The longest answer kept (ingest's answers are short JSON summaries, or TwiML).
 const ANSWER_CHARS: usize = 512;
+/// Bodies up to this size are kept with their delivery (a reference to the bytes already read,
+/// not a copy): the page shows them, and the timelines find the duplicates in them. Twilio's
+/// deliveries are a few KB; a thousand at most are kept.
+const BODY_KEPT_BYTES: usize = 64 * 1024;
 
 /// One request `serve` answered.
 #[derive(Debug)]
@@ -34,6 +38,9 @@ pub struct Delivery {
     pub duration: Duration,
     /// The answer's body, cut to a few hundred characters.
     pub answer: String,
+    /// The request's body as received, when at most [`BODY_KEPT_BYTES`] (always for a refused
+    /// signature).
+    pub body: Option<Bytes>,
     /// What a signature diagnosis needs, for a refused signature only.
     pub refused: Option<RefusedRequest>,
 }
@@ -41,7 +48,6 @@ pub struct Delivery {
 /// What is kept of a request whose signature was refused.
 #[derive(Debug)]
 pub struct RefusedRequest {
-    pub body: Bytes,
     /// Never shown: only compared, during the diagnosis, with what each candidate URL gives.
     pub signature: Option<String>,
     pub signature_settings: Option<String>,
@@ -142,8 +148,9 @@ impl Recorder {
         answer: &str,
         duration: Duration,
     ) {
-        let refused = is_signature_refusal(status, answer).then(|| RefusedRequest {
-            body: body.clone(),
+        let refused = is_signature_refusal(status, answer);
+        let kept = (refused || body.len() <= BODY_KEPT_BYTES).then(|| body.clone());
+        let refused = refused.then(|| RefusedRequest {
             signature: header(&request.headers, SIGNATURE_HEADER),
             signature_settings: header(&request.headers, SIGNATURE_SETTINGS_HEADER),
             content_type: header(&request.headers, "content-type"),
@@ -161,6 +168,7 @@ impl Recorder {
             status,
             duration,
             answer: answer.chars().take(ANSWER_CHARS).collect(),
+            body: kept,
             refused,
         };
         {
@@ -184,7 +192,20 @@ impl Recorder {
         let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
         ring.iter().find(|d| d.id == id).cloned()
     }
+}
 
+impl Delivery {
+    /// Whether ingest's answer says some of its events were stored before.
+    pub fn had_duplicates(&self) -> bool {
+        self.status == 200
+            && serde_json::from_str::<serde_json::Value>(&self.answer)
+                .ok()
+                .and_then(|answer| answer.get("duplicates")?.as_u64())
+                .is_some_and(|n| n > 0)
+    }
+}
+
+impl Recorder {
     /// New deliveries' ids, as they are recorded.
     pub fn subscribe(&self) -> broadcast::Receiver<u64> {
         self.live.subscribe()

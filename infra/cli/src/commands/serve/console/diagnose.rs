@@ -85,6 +85,7 @@ fn class(error: &VerifyError) -> &'static str {
 
 pub fn diagnose(delivery: &Delivery, context: &Context<'_>) -> Option<Diagnosis> {
     let refused = delivery.refused.as_ref()?;
+    let body = delivery.body.as_deref().unwrap_or_default();
     let Some(route) = Route::from_path(&delivery.path) else {
         return Some(Diagnosis {
             reason: "not a webhook route".into(),
@@ -99,7 +100,7 @@ pub fn diagnose(delivery: &Delivery, context: &Context<'_>) -> Option<Diagnosis>
     let verify = |url: &str| {
         context.verifier.verify(&SignedRequest {
             url,
-            body: &refused.body,
+            body,
             encoding: route.encoding(),
             signature: refused.signature.as_deref(),
             signature_settings: refused.signature_settings.as_deref(),
@@ -110,7 +111,7 @@ pub fn diagnose(delivery: &Delivery, context: &Context<'_>) -> Option<Diagnosis>
         .flatten()
         .map(|in_url| BodyHash {
             in_url,
-            of_body: hex::encode(Sha256::digest(&refused.body)),
+            of_body: hex::encode(Sha256::digest(body)),
         });
     let mut diagnosis = Diagnosis {
         reason: String::new(),
@@ -400,8 +401,8 @@ mod tests {
             status: 503,
             duration: Duration::ZERO,
             answer: String::new(),
+            body: Some(Bytes::copy_from_slice(body)),
             refused: Some(RefusedRequest {
-                body: Bytes::copy_from_slice(body),
                 signature: Some(signed.signature),
                 signature_settings: None,
                 content_type: Some("application/json".into()),
@@ -485,7 +486,7 @@ mod tests {
         );
         assert_eq!(run(&delivery, None).class, "no-secrets");
         let mut changed = delivery;
-        changed.refused.as_mut().unwrap().body = Bytes::from_static(b"[ ]");
+        changed.body = Some(Bytes::from_static(b"[ ]"));
         let diagnosis = run(&changed, Some(TOKEN));
         assert_eq!(diagnosis.class, "body-hash-mismatch");
         assert!(!diagnosis.body_hash.unwrap().matches());

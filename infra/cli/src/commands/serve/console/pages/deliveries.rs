@@ -104,13 +104,16 @@ pub fn one(console: &Console, view: &View, id: u64) -> Option<String> {
             content.push_str(&diagnosis_html(&diagnosis));
         }
         content.push_str(&format!(
-            "<h2>Body as received</h2><p>Content-Type: <code>{}</code></p><pre>{}</pre>",
-            esc(refused.content_type.as_deref().unwrap_or("none")),
-            esc(&mask::payload(
-                &String::from_utf8_lossy(&refused.body),
-                view.reveal
-            ))
+            "<p>Content-Type: <code>{}</code></p>",
+            esc(refused.content_type.as_deref().unwrap_or("none"))
         ));
+    }
+    match &delivery.body {
+        Some(body) => content.push_str(&format!(
+            "<h2>Body as received</h2><pre>{}</pre>",
+            esc(&mask::payload(&String::from_utf8_lossy(body), view.reveal))
+        )),
+        None => content.push_str("<p class=\"empty\">Body not kept (over 64 KiB).</p>"),
     }
     content.push_str("<p><a href=\"/console/deliveries\">All deliveries</a></p>");
     Some(view.render(&format!("Delivery #{id}"), &content, None, ""))

@@ -121,7 +121,7 @@ async fn row(
         (used.to_string(), forecast, bar)
     };
     Ok(format!(
-        "<tr data-quota=\"{name}\"><td><strong>{name}</strong>{account}</td><td>{counts}</td><td>{window}</td>\
+        "<tr data-quota=\"{name}\" data-alerts=\"{alerts}\"><td><strong>{name}</strong>{account}</td><td>{counts}</td><td>{window}</td>\
          <td class=\"num\">{used}{bar}</td><td class=\"num\">{limit}</td><td>{thresholds}</td><td>{forecast}</td>\
          <td class=\"num\">{alerts}</td></tr>",
         name = esc(&quota.name),

@@ -1,13 +1,16 @@
 //! Timelines: one message or call, its statuses in the order they reached the stream, which of
 //! them crm-sync's rules (`crm_sync::ports::decide`) push and which they skip as duplicate or
-//! stale, and what reached the CRM.
+//! stale, the deliveries ingest answered as duplicates (from the console's recent deliveries:
+//! Event Streams' JSON ones, whose events read without their URL), and what reached the CRM.
 
 use super::{View, table, time};
 use crate::commands::serve::console::html::{esc, url_value};
 use crate::commands::serve::console::{Console, ConsoleError, mask};
 use crm_sync::ports::{LedgerDecision, LedgerRow, decide};
 use crm_sync::update::StatusUpdate;
+use std::collections::HashSet;
 use twilio_events::CloudEvent;
+use twilio_events::event::parse_delivery;
 
 /// How many resources the index lists.
 const RECENT: usize = 50;
@@ -61,7 +64,9 @@ fn index(console: &Console, view: &View, form: &str) -> Result<String, ConsoleEr
 fn one(console: &Console, view: &View, sid: &str, form: &str) -> Result<String, ConsoleError> {
     // The ledger as crm-sync builds it, replayed over this resource's statuses in stream order.
     let mut ledger: Option<LedgerRow> = None;
-    let mut rows = Vec::new();
+    // (arrival, row): the stream's records and the duplicate deliveries, merged by time.
+    let mut rows: Vec<(Option<time::OffsetDateTime>, String)> = Vec::new();
+    let mut stored: HashSet<(String, String)> = HashSet::new();
     for record in console.stream()?.iter() {
         let text = String::from_utf8_lossy(&record.data);
         let Ok(event) = CloudEvent::parse(&text) else {
@@ -73,6 +78,7 @@ fn one(console: &Console, view: &View, sid: &str, form: &str) -> Result<String, 
         if update.sid != sid {
             continue;
         }
+        stored.insert((event.id.to_string(), update.status.clone()));
         let decision = decide(ledger.as_ref(), &update);
         let (class, label) = match decision {
             LedgerDecision::Push => {
@@ -85,7 +91,7 @@ fn one(console: &Console, view: &View, sid: &str, form: &str) -> Result<String, 
             LedgerDecision::Stale => ("stale", "stale: a later status came first"),
             LedgerDecision::Duplicate => ("dup", "duplicate"),
         };
-        rows.push(format!(
+        rows.push((record.arrived_at, format!(
             "<tr class=\"{class}\"><td class=\"num\">{seq}</td><td>{arrived}</td><td><strong>{status}</strong></td>\
              <td>{event_time}</td><td><code>{event_type}</code></td><td>{label}</td><td>{error}</td></tr>",
             seq = esc(&record.sequence_number),
@@ -94,8 +100,11 @@ fn one(console: &Console, view: &View, sid: &str, form: &str) -> Result<String, 
             event_time = esc(update.event_time.as_deref().unwrap_or("")),
             event_type = esc(&event.event_type),
             error = update.error_code.map(|c| c.to_string()).unwrap_or_default(),
-        ));
+        )));
     }
+    rows.extend(duplicates(console, sid, &stored));
+    rows.sort_by_key(|(at, _)| *at);
+    let rows: Vec<String> = rows.into_iter().map(|(_, row)| row).collect();
     let body = table(
         &[
             "Seq",
@@ -155,4 +164,48 @@ fn crm_pushes(console: &Console, view: &View, sid: &str) -> Result<String, Conso
         ));
     }
     Ok(out)
+}
+
+/// Rows for the recent deliveries ingest answered with duplicates that carried a status of
+/// `sid` already in the stream (by event id, or by status: the dedup identity is the fact).
+fn duplicates(
+    console: &Console,
+    sid: &str,
+    stored: &HashSet<(String, String)>,
+) -> Vec<(Option<time::OffsetDateTime>, String)> {
+    let mut rows = Vec::new();
+    for delivery in console.recorder.recent() {
+        if !delivery.had_duplicates() || !delivery.path.ends_with(ingest::Route::Events.path()) {
+            continue;
+        }
+        let Some(body) = &delivery.body else { continue };
+        let Ok(parsed) = parse_delivery(body) else {
+            continue;
+        };
+        for event in &parsed.events {
+            let Ok(Some(update)) = StatusUpdate::from_event(event) else {
+                continue;
+            };
+            let seen = stored
+                .iter()
+                .any(|(id, status)| *id == *event.id || *status == update.status);
+            if update.sid != sid || !seen {
+                continue;
+            }
+            rows.push((
+                Some(delivery.at),
+                format!(
+                    "<tr class=\"dup\"><td><a href=\"/console/deliveries/{id}\">delivery #{id}</a></td><td>{at}</td>\
+                     <td><strong>{status}</strong></td><td>{event_time}</td><td><code>{event_type}</code></td>\
+                     <td>duplicate: already in the stream, not stored again</td><td></td></tr>",
+                    id = delivery.id,
+                    at = time(delivery.at),
+                    status = esc(&update.status),
+                    event_time = esc(update.event_time.as_deref().unwrap_or("")),
+                    event_type = esc(&event.event_type),
+                ),
+            ));
+        }
+    }
+    rows
 }
