@@ -188,6 +188,8 @@ fn each_console_page_loads_and_a_signed_delivery_appears_without_a_reload() {
     ] {
         browser.open(&format!("{base}{path}"));
         browser.wait_for(ready, LIVE);
+        // The first event's (or item's) JSON open: masked too.
+        browser.run("const d = document.querySelector('details'); if (d) d.open = true;");
         let text = browser.run("return document.body.innerText;");
         let text = text.as_str().unwrap();
         assert!(
@@ -275,6 +277,7 @@ fn a_quarantined_item_replayed_in_the_console_reaches_the_stream() {
     let browser = Browser::start();
     browser.open(&format!("{base}/console/quarantine"));
     browser.wait_for(&format!("tr[data-item=\"{}\"]", item.id), LIVE);
+    browser.run("document.querySelector('details').open = true;");
     browser.screenshot("quarantine-item");
     browser.click(&format!("button[data-replay=\"{}\"]", item.id));
 
