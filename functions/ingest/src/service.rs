@@ -617,16 +617,7 @@ where
         metrics: &mut Metrics,
     ) -> IngestResponse {
         metrics.count("SignatureFailures", 1);
-        let class = match reason {
-            VerifyError::MissingSignature => "missing-signature",
-            VerifyError::MissingBodyHash => "missing-body-hash",
-            VerifyError::BodyHashMismatch => "body-hash-mismatch",
-            VerifyError::SignatureMismatch => "signature-mismatch",
-            VerifyError::UnknownKeyId(_) => "unknown-key-id",
-            VerifyError::UnknownAlgorithm(_) => "unknown-algorithm",
-            VerifyError::MalformedSettings(_) => "malformed-settings",
-            VerifyError::NoSecrets => "no-secrets",
-        };
+        let class = reason.class();
         metrics.property("signatureFailure", class);
         tracing::warn!(request_id = request.request_id, reason = %reason, class, "signature refused");
         match (reason, self.settings.signature_failure) {

@@ -4,8 +4,6 @@
 
 use super::helpers::{self, Server, data_dir};
 use super::webdriver::Browser;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 use twilio_events::quarantine::QuarantinedItem;
@@ -62,7 +60,6 @@ fn request(
     target: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     let mut head =
         format!("{method} {target} HTTP/1.1\r\nConnection: close\r\nContent-Length: 0\r\n");
     if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
@@ -72,16 +69,7 @@ fn request(
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (status, head.to_owned(), body.to_owned())
+    helpers::exchange(server, head.as_bytes(), b"")
 }
 
 fn get(server: &Server, target: &str) -> (u16, String) {

@@ -70,19 +70,6 @@ fn verified_url(settings: &IngestSettings, route: Route, query: Option<&str>) ->
     }
 }
 
-fn class(error: &VerifyError) -> &'static str {
-    match error {
-        VerifyError::MissingSignature => "missing-signature",
-        VerifyError::MissingBodyHash => "missing-body-hash",
-        VerifyError::BodyHashMismatch => "body-hash-mismatch",
-        VerifyError::SignatureMismatch => "signature-mismatch",
-        VerifyError::UnknownKeyId(_) => "unknown-key-id",
-        VerifyError::UnknownAlgorithm(_) => "unknown-algorithm",
-        VerifyError::MalformedSettings(_) => "malformed-settings",
-        VerifyError::NoSecrets => "no-secrets",
-    }
-}
-
 pub fn diagnose(delivery: &Delivery, context: &Context<'_>) -> Option<Diagnosis> {
     let refused = delivery.refused.as_ref()?;
     let body = delivery.body.as_deref().unwrap_or_default();
@@ -137,7 +124,7 @@ pub fn diagnose(delivery: &Delivery, context: &Context<'_>) -> Option<Diagnosis>
         Err(error) => error,
     };
     diagnosis.reason = error.to_string();
-    diagnosis.class = class(&error);
+    diagnosis.class = error.class();
     let advice = &mut diagnosis.advice;
     match &error {
         VerifyError::MissingSignature => advice.push(
