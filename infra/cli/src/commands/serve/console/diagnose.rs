@@ -6,7 +6,7 @@
 
 use super::deliveries::{Delivery, RefusedRequest};
 use ingest::config::IngestSettings;
-use ingest::service::Route;
+use ingest::service::{Route, configured_signed_url};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use twilio_events::signature::{BODY_HASH_PARAM, SignedRequest, Verifier, VerifyError};
@@ -55,21 +55,6 @@ pub struct Context<'a> {
     pub local: SocketAddr,
 }
 
-/// The URL ingest verifies a request on `route` against: the route's public URL and the query
-/// string exactly as received (as `ingest::service::Ingest::signed_url` builds it; `serve`
-/// never takes the base URL from the request).
-fn verified_url(settings: &IngestSettings, route: Route, query: Option<&str>) -> String {
-    let base = match route {
-        Route::Events => settings.events_url.clone(),
-        Route::UsageTriggers => settings.usage_triggers_url.clone(),
-        route => format!("{}{}", settings.base_url, route.path()),
-    };
-    match query.filter(|q| !q.is_empty()) {
-        Some(query) => format!("{base}?{query}"),
-        None => base,
-    }
-}
-
 pub fn diagnose(delivery: &Delivery, context: &Context<'_>) -> Option<Diagnosis> {
     let refused = delivery.refused.as_ref()?;
     let body = delivery.body.as_deref().unwrap_or_default();
@@ -83,7 +68,8 @@ pub fn diagnose(delivery: &Delivery, context: &Context<'_>) -> Option<Diagnosis>
             advice: vec![],
         });
     };
-    let url = verified_url(context.settings, route, delivery.query.as_deref());
+    let url =
+        configured_signed_url(context.settings, route, delivery.query.as_deref()).into_owned();
     let verify = |url: &str| {
         context.verifier.verify(&SignedRequest {
             url,
