@@ -47,12 +47,6 @@ export TWILIO_EVENTS_CARGO_LAMBDA="$tools_bin/cargo-lambda"
 # (infra/cli/tests/it/prism.rs).
 export TWILIO_EVENTS_PRISM="$tools_bin/prism"
 
-# Debian's chromium and chromedriver: the browser tests of serve's console
-# (infra/cli/tests/it/console.rs), which keep their screenshots in target/console-screenshots/.
-step "services.sh install-browser (chromium, chromium-driver)"
-browser_exports="$(bash infra/scripts/services.sh install-browser)"
-eval "$browser_exports"
-
 # Set before start, so that a half-started set (one service up, the other failed) is stopped too.
 # INT/TERM go through exit so that the EXIT trap runs and the status says what happened.
 # shellcheck disable=SC2317  # called through the trap
@@ -69,6 +63,12 @@ step "services.sh start"
 exports="$(bash infra/scripts/services.sh start)"
 eval "$exports"
 printf '%s\n' "$exports" | sed 's/^/    /' >&2
+
+# Debian's chromium and chromedriver: the browser tests of serve's console
+# (infra/cli/tests/it/console.rs), which keep their screenshots in target/console-screenshots/.
+step "services.sh install-browser (chromium, chromium-driver)"
+browser_exports="$(bash infra/scripts/services.sh install-browser)"
+eval "$browser_exports"
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
