@@ -10,6 +10,9 @@
 #                                 eval "$(infra/scripts/services.sh start)"
 #   services.sh stop            stop both (by PID file)
 #   services.sh status          show what runs; exit 0 if both run, 3 otherwise
+#   services.sh install-browser Debian's chromium and chromium-driver (apt-get, as root, when
+#                               missing) for serve's console's browser tests; prints `export`
+#                               lines with their paths
 #   services.sh install-bench   venv with infra/bench/requirements.txt (Twilio's Python helper, for
 #                               infra/bench/python_reference.py); prints the venv's python path
 #   services.sh install-tools   venv with the template checkers, cfn-lint and the AWS SAM CLI, and
@@ -377,6 +380,17 @@ cmd_stop() {
     for name in "${SERVICES[@]}"; do stop_one "$name"; done
 }
 
+# ---------------------------------------------------------------------------------------------
+# install-browser: Debian's chromium and chromium-driver, for the browser tests of serve's
+# console (infra/cli/tests/it/console.rs). Prints the exports that say where they are.
+
+cmd_install_browser() {
+    ensure_cmd chromium chromium
+    ensure_cmd chromedriver chromium-driver
+    echo "export TWILIO_EVENTS_CHROMIUM=$(command -v chromium)"
+    echo "export TWILIO_EVENTS_CHROMEDRIVER=$(command -v chromedriver)"
+}
+
 cmd_status() {
     local name pid rc=0
     for name in "${SERVICES[@]}"; do
@@ -420,6 +434,7 @@ install-tools) cmd_install_tools ;;
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
+install-browser) cmd_install_browser ;;
 *)
     echo "usage: $0 {install|start|stop|status|install-bench|install-tools|install-kafka}" >&2
     exit 2

@@ -70,6 +70,12 @@ exports="$(bash infra/scripts/services.sh start)"
 eval "$exports"
 printf '%s\n' "$exports" | sed 's/^/    /' >&2
 
+# Debian's chromium and chromedriver: the browser tests of serve's console
+# (infra/cli/tests/it/console.rs), which keep their screenshots in target/console-screenshots/.
+step "services.sh install-browser (chromium, chromium-driver)"
+browser_exports="$(bash infra/scripts/services.sh install-browser)"
+eval "$browser_exports"
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

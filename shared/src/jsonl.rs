@@ -105,6 +105,15 @@ pub enum JsonLinesError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "cannot rewrite {}: {source}; the file is unchanged: check free space and permissions",
+        path.display()
+    )]
+    Rewrite {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl JsonLinesError {
@@ -115,7 +124,8 @@ impl JsonLinesError {
             | Self::Open { path, .. }
             | Self::Append { path, .. }
             | Self::AppendNotRolledBack { path, .. }
-            | Self::Read { path, .. } => path,
+            | Self::Read { path, .. }
+            | Self::Rewrite { path, .. } => path,
         }
     }
 }
@@ -293,6 +303,29 @@ impl<T: Serialize + DeserializeOwned> Locked<'_, T> {
                 })),
             },
         }
+    }
+
+    /// Replaces the whole file with `values`, one a line: written beside it, synced, then
+    /// renamed over it, so a failure leaves the file as it was. Appends open the path afresh,
+    /// so they go to the new file.
+    pub(crate) fn replace(&self, values: &[T]) -> Result<(), JsonLinesError> {
+        let lines = self.lines;
+        let mut bytes = Vec::new();
+        for value in values {
+            serde_json::to_writer(&mut bytes, value)
+                .map_err(|source| lines.error(|path| JsonLinesError::Serialize { path, source }))?;
+            bytes.push(b'\n');
+        }
+        let mut temporary = lines.path.clone().into_os_string();
+        temporary.push(".rewrite");
+        let temporary = PathBuf::from(temporary);
+        let written = File::create(&temporary)
+            .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_data()))
+            .and_then(|()| std::fs::rename(&temporary, &lines.path));
+        written.map_err(|source| {
+            let _ = std::fs::remove_file(&temporary);
+            lines.error(|path| JsonLinesError::Rewrite { path, source })
+        })
     }
 
     fn ends_with_newline(&self, len: u64) -> Result<bool, JsonLinesError> {

@@ -107,6 +107,26 @@ impl Route {
     }
 }
 
+/// The URL Twilio signed for a request on `route` whose query string is `raw_query`, from the
+/// configured public URLs (not `PUBLIC_BASE_URL=auto`): the route's URL plus the query exactly
+/// as received. What ingest verifies against, and what `serve`'s console names when a
+/// signature is refused.
+pub fn configured_signed_url<'s>(
+    settings: &'s IngestSettings,
+    route: Route,
+    raw_query: Option<&str>,
+) -> Cow<'s, str> {
+    let base: Cow<'s, str> = match route {
+        Route::Events => Cow::Borrowed(&settings.events_url),
+        Route::UsageTriggers => Cow::Borrowed(&settings.usage_triggers_url),
+        route => Cow::Owned(format!("{}{}", settings.base_url, route.path())),
+    };
+    match raw_query.filter(|q| !q.is_empty()) {
+        Some(query) => Cow::Owned(format!("{base}?{query}")),
+        None => base,
+    }
+}
+
 /// One request as the HTTP layer hands it over.
 #[derive(Clone, Copy, Debug)]
 pub struct IngestRequest<'a> {
@@ -571,22 +591,24 @@ where
     /// The URL Twilio signed: the route's public URL plus the query string exactly as received.
     /// Computed once per request: verification and a classic event's `request.url` use it.
     fn signed_url<'r>(&'r self, request: &IngestRequest<'r>) -> Result<Cow<'r, str>, VerifyError> {
-        let base: Cow<'r, str> = match (self.settings.base_url_from_request, request.route) {
-            (true, route) => {
-                // No request context (not behind API Gateway): nothing can match.
-                let origin = request
-                    .public_base_url
-                    .ok_or(VerifyError::SignatureMismatch)?;
-                Cow::Owned(format!("{}{}", origin.trim_end_matches('/'), route.path()))
-            }
-            (false, Route::Events) => Cow::Borrowed(&self.settings.events_url),
-            (false, Route::UsageTriggers) => Cow::Borrowed(&self.settings.usage_triggers_url),
-            (false, route) => Cow::Owned(format!("{}{}", self.settings.base_url, route.path())),
-        };
-        Ok(match request.raw_query.filter(|q| !q.is_empty()) {
-            Some(query) => Cow::Owned(format!("{base}?{query}")),
-            None => base,
-        })
+        if !self.settings.base_url_from_request {
+            return Ok(configured_signed_url(
+                &self.settings,
+                request.route,
+                request.raw_query,
+            ));
+        }
+        // No request context (not behind API Gateway): nothing can match.
+        let origin = request
+            .public_base_url
+            .ok_or(VerifyError::SignatureMismatch)?;
+        let base = format!("{}{}", origin.trim_end_matches('/'), request.route.path());
+        Ok(Cow::Owned(
+            match request.raw_query.filter(|q| !q.is_empty()) {
+                Some(query) => format!("{base}?{query}"),
+                None => base,
+            },
+        ))
     }
 
     /// The one event a form route's callback becomes: a Usage Trigger's, or a classic
@@ -617,16 +639,7 @@ where
         metrics: &mut Metrics,
     ) -> IngestResponse {
         metrics.count("SignatureFailures", 1);
-        let class = match reason {
-            VerifyError::MissingSignature => "missing-signature",
-            VerifyError::MissingBodyHash => "missing-body-hash",
-            VerifyError::BodyHashMismatch => "body-hash-mismatch",
-            VerifyError::SignatureMismatch => "signature-mismatch",
-            VerifyError::UnknownKeyId(_) => "unknown-key-id",
-            VerifyError::UnknownAlgorithm(_) => "unknown-algorithm",
-            VerifyError::MalformedSettings(_) => "malformed-settings",
-            VerifyError::NoSecrets => "no-secrets",
-        };
+        let class = reason.class();
         metrics.property("signatureFailure", class);
         tracing::warn!(request_id = request.request_id, reason = %reason, class, "signature refused");
         match (reason, self.settings.signature_failure) {

@@ -367,8 +367,9 @@ fn alert_key(quota: &Quota, threshold: f64, span: &WindowSpan, at: i64) -> (Stri
 }
 
 /// The counter a quota adds to; the window kind is part of it, so changing a quota's window
-/// starts afresh instead of mixing bucket sizes.
-fn counter_key(quota: &Quota) -> String {
+/// starts afresh instead of mixing bucket sizes. Public for `serve`'s console, which reads the
+/// current window's use.
+pub fn counter_key(quota: &Quota) -> String {
     format!("usage#{}#{}", quota.name, quota.window)
 }
 

@@ -77,6 +77,23 @@ impl FileQuarantine {
         self.file.read()
     }
 
+    /// Removes the item `id` (an operator discarded it, or replayed it into the pipeline) and
+    /// answers it; `None` when no item has that id. Under the file's lock, so no put is lost.
+    pub fn remove(&self, id: &str) -> Result<Option<QuarantinedItem>, JsonLinesError> {
+        let file = self.file.lock()?;
+        let mut index = self.index();
+        let length = file.len()?;
+        let mut items = file.read(length)?.values;
+        let Some(position) = items.iter().position(|item| item.id == id) else {
+            return Ok(None);
+        };
+        let removed = items.remove(position);
+        file.replace(&items)?;
+        // Read again at the next put: the file changed under the index.
+        index.length = None;
+        Ok(Some(removed))
+    }
+
     fn index(&self) -> MutexGuard<'_, Index> {
         self.index.lock().unwrap_or_else(|poisoned| {
             // A panic mid-update may have left the ids out of step: read the file again.
@@ -129,5 +146,24 @@ mod tests {
             .unwrap();
         let reasons: Vec<String> = q.items().into_iter().map(|i| i.reason).collect();
         assert_eq!(reasons, ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_removed_item_is_gone_and_can_be_quarantined_again() {
+        let dir = std::env::temp_dir().join(format!("q-remove-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let q = FileQuarantine::new(dir.join("quarantine.jsonl"));
+        let _ = std::fs::remove_file(q.path());
+        let first = QuarantinedItem::new("ingest", "a", "", b"1");
+        q.put(first.clone()).await.unwrap();
+        q.put(QuarantinedItem::new("ingest", "b", "", b"2"))
+            .await
+            .unwrap();
+        assert_eq!(q.remove(&first.id).unwrap(), Some(first.clone()));
+        assert_eq!(q.remove(&first.id).unwrap(), None);
+        let reasons: Vec<String> = q.items().into_iter().map(|i| i.reason).collect();
+        assert_eq!(reasons, ["b"]);
+        q.put(first).await.unwrap();
+        assert_eq!(q.items().len(), 2, "the index forgot the removed id");
     }
 }

@@ -145,6 +145,22 @@ pub enum VerifyError {
     NoSecrets,
 }
 
+impl VerifyError {
+    /// A short machine-readable name for the failure, for metrics and for `serve`'s console.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::MissingSignature => "missing-signature",
+            Self::MissingBodyHash => "missing-body-hash",
+            Self::BodyHashMismatch => "body-hash-mismatch",
+            Self::SignatureMismatch => "signature-mismatch",
+            Self::UnknownKeyId(_) => "unknown-key-id",
+            Self::UnknownAlgorithm(_) => "unknown-algorithm",
+            Self::MalformedSettings(_) => "malformed-settings",
+            Self::NoSecrets => "no-secrets",
+        }
+    }
+}
+
 /// One request as received, with the URL Twilio called (public base URL plus the raw query
 /// string), never a URL rebuilt from what API Gateway passes on.
 #[derive(Clone, Copy, Debug)]

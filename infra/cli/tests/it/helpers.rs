@@ -55,10 +55,12 @@ pub fn start_serve_on(port: u16, data_dir: &Path, args: &[&str]) -> Server {
         .next()
         .expect("serve printed nothing")
         .expect("readable output");
+    // "… listening on http://HOST:PORT (…)", whatever the --host.
     let port = first
-        .split("http://127.0.0.1:")
+        .split("listening on http://")
         .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|address| address.rsplit(':').next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {first:?}"));
     // Keep draining stdout so the server never blocks on a full pipe.
@@ -74,13 +76,19 @@ pub fn post(
     signature: &str,
     body: &[u8],
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    write!(
-        stream,
+    let head = format!(
         "POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nX-Twilio-Signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
-    )
-    .unwrap();
+    );
+    let (status, _, body) = exchange(server, head.as_bytes(), body);
+    (status, body)
+}
+
+/// Sends `head` and `body` on a new connection (the head asks to close it) and reads the whole
+/// answer: its status, head and body.
+pub fn exchange(server: &Server, head: &[u8], body: &[u8]) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream.write_all(head).unwrap();
     stream.write_all(body).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
@@ -89,12 +97,8 @@ pub fn post(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = response
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_owned(), body.to_owned())
 }
 
 /// The stream, one event per line, after `serve` has stopped.

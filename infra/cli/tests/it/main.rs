@@ -2,6 +2,7 @@
 
 mod classic;
 mod cli;
+mod console;
 mod hardening;
 mod helpers;
 mod kafka;
@@ -13,3 +14,4 @@ mod serve_limits;
 mod setup;
 mod simulate;
 mod twilio_rest;
+mod webdriver;

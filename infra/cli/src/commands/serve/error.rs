@@ -37,12 +37,14 @@ pub enum ServeError {
     Consumer(#[from] ConsumerStartError),
     #[error("cannot start reconciling with Twilio's REST API")]
     Reconcile(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Console(super::console::WeakToken),
 }
 
 impl ServeError {
     fn is_usage(&self) -> bool {
         match self {
-            Self::Listen { .. } | Self::DataDir { .. } => true,
+            Self::Listen { .. } | Self::DataDir { .. } | Self::Console(_) => true,
             Self::Consumer(e) => e.is_usage(),
             Self::Runtime(_) | Self::Store { .. } | Self::Reconcile(_) => false,
         }

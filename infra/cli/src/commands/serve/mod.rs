@@ -3,6 +3,7 @@
 //! the stream consumers run beside it on the local stream.
 
 mod body;
+mod console;
 pub mod consumers;
 mod error;
 mod reconciling;
@@ -120,6 +121,8 @@ pub struct ServeArgs {
     /// With REST API credentials: how often to reconcile (the first run is at start).
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_timeout)]
     reconcile_every: Duration,
+    #[command(flatten)]
+    console: console::ConsoleArgs,
 }
 
 pub fn run(args: ServeArgs) -> Result<Outcome, CliError> {
@@ -152,6 +155,10 @@ async fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
         .credentials(&args.secrets.auth_tokens)
         .map_err(CliError::usage)?;
     let verifier = Verifier::new(secrets);
+    let console_access = args
+        .console
+        .access(args.host)
+        .map_err(ServeError::Console)?;
     let addr = SocketAddr::new(args.host, args.port);
     let listen_error = |source| ServeError::Listen { addr, source };
     let listener = tokio::net::TcpListener::bind(addr)
@@ -169,6 +176,14 @@ async fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
         source,
     })?;
     let quarantine = FileQuarantine::new(args.data_dir.join("quarantine.jsonl"));
+    let console = console::Console::new(console::Setup {
+        access: console_access,
+        verifier: verifier.clone(),
+        settings: settings.clone(),
+        local,
+        data_dir: args.data_dir.clone(),
+        quotas: args.quotas.clone(),
+    });
     let summary = Arc::new(SummarySink::default());
     let limits = Limits {
         connections: ConnectionLimits {
@@ -199,6 +214,13 @@ async fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
         args.data_dir.display(),
         quarantine.path().display()
     );
+    let console = match console {
+        Ok(console) => Some(console.print_url()),
+        Err(off) => {
+            println!("  Console: off ({off})");
+            None
+        }
+    };
 
     match args.backend {
         Backend::Embedded => {
@@ -245,7 +267,11 @@ async fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
                 )?),
                 None => None,
             };
-            serve_http(listener, ingest, summary, limits).await;
+            let console = console.map(|c| {
+                c.with_store(store.clone())
+                    .with_replayer(Arc::new(Arc::clone(&ingest)))
+            });
+            serve_http(listener, ingest, summary, limits, console).await;
             consumers.abort_all();
             if let Some(task) = reconciling {
                 task.abort();
@@ -270,7 +296,8 @@ async fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
                 Arc::clone(&summary),
             );
             let ingest = ingest::startup::with_secret_file(ingest, secrets_file);
-            serve_http(listener, ingest, summary, limits).await;
+            let console = console.map(|c| c.with_replayer(Arc::new(Arc::clone(&ingest))));
+            serve_http(listener, ingest, summary, limits, console).await;
         }
     }
     Ok(Outcome::Ok)
@@ -289,6 +316,8 @@ struct AppState<D, P> {
     ingest: Arc<LocalIngest<D, P>>,
     next_id: AtomicU64,
     body_limits: BodyLimits,
+    /// The console's record of each answer, when the console is on.
+    recorder: Option<Arc<console::deliveries::Recorder>>,
 }
 
 async fn serve_http<D, P>(
@@ -296,6 +325,7 @@ async fn serve_http<D, P>(
     ingest: Arc<LocalIngest<D, P>>,
     summary: Arc<SummarySink>,
     limits: Limits,
+    console: Option<console::Console>,
 ) where
     D: DedupStore + 'static,
     P: EventPublisher + 'static,
@@ -304,8 +334,12 @@ async fn serve_http<D, P>(
         ingest,
         next_id: AtomicU64::new(1),
         body_limits: limits.body,
+        recorder: console.as_ref().map(|c| Arc::clone(&c.recorder)),
     });
-    let app = Router::new().fallback(answer::<D, P>).with_state(state);
+    let mut app = Router::new().fallback(answer::<D, P>).with_state(state);
+    if let Some(console) = console {
+        app = console::router(Arc::new(console)).merge(app);
+    }
     let reporter = tokio::spawn(Arc::clone(&summary).report_every(Duration::from_secs(10)));
     server::serve(listener, app, limits.connections, shutdown_signal()).await;
     reporter.abort();
@@ -320,6 +354,7 @@ where
     D: DedupStore + 'static,
     P: EventPublisher + 'static,
 {
+    let started = Instant::now();
     let (request, body) = request.into_parts();
     let body = match body::read(body, state.body_limits).await {
         Ok(body) => body,
@@ -331,11 +366,23 @@ where
             } else {
                 tracing::info!(reason = %refused, "request body refused");
             }
-            return refused.into_response();
+            let answer = refused.to_string();
+            let response = refused.into_response();
+            if let Some(recorder) = &state.recorder {
+                let status = response.status().as_u16();
+                recorder.record(
+                    &request,
+                    &bytes::Bytes::new(),
+                    status,
+                    &answer,
+                    started.elapsed(),
+                );
+            }
+            return response;
         }
     };
     let request_id = format!("local-{}", state.next_id.fetch_add(1, Ordering::Relaxed));
-    handle(
+    let response = handle(
         &state.ingest,
         HttpRequest {
             method: &request.method,
@@ -348,8 +395,12 @@ where
             public_base_url: None,
         },
     )
-    .await
-    .into_response()
+    .await;
+    if let Some(recorder) = &state.recorder {
+        let status = response.status().as_u16();
+        recorder.record(&request, &body, status, response.body(), started.elapsed());
+    }
+    response.into_response()
 }
 
 async fn shutdown_signal() {
