@@ -33,6 +33,12 @@ export PATH="$tools_bin:$PATH"
 export SAM_CLI_TELEMETRY=0 SAM_CLI_DISABLE_UPDATE_CHECK=1
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 
+# kafka-forward's librdkafka is built by its own configure script, which compiles with $CC and
+# $CXX and archives with $AR: these wrappers hand it cargo-lambda's cross compilers and archiver
+# for the target (CC_<target>, CXX_<target>, AR_<target>), and the system's for anything built
+# for this machine.
+export CC="$PWD/infra/scripts/cross/cc" CXX="$PWD/infra/scripts/cross/c++" AR="$PWD/infra/scripts/cross/ar"
+
 log "sam build (release, arm64)"
 sam build --template template.yaml "$@"
 
