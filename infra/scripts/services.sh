@@ -412,7 +412,7 @@ cmd_install_kafka() {
         log "tansu $TANSU_VERSION: already installed ($TANSU_DIR)"
     else
         ensure_cmd cargo cargo
-        log "tansu $TANSU_VERSION: cargo install --locked --features libsql (about 10 minutes, once)"
+        log "tansu $TANSU_VERSION: cargo install --locked --features libsql (about 30 CPU-minutes, once)"
         rm -rf "$TANSU_DIR"
         local build
         build="$(mktemp -d "$CACHE_DIR/.tansu-build.XXXXXX")"
